@@ -1,0 +1,420 @@
+//! The one HTTP client: TLS via rustls, https only except loopback, connect and total timeouts
+//! on every request, capped response bodies, same-origin redirects only, and the retry policy
+//! for target writes (backoff with jitter, `Retry-After`, GitHub's rate-limit headers).
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+use crate::log;
+use crate::secret::redact;
+
+/// Largest response body read; anything longer is an error (no API here returns more).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Attempts for a retried request (the first one included).
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Longest single wait a server may ask for before a retry; longer asks end the retries.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+const BASE_DELAY: Duration = Duration::from_millis(400);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// A response with its body read (and capped).
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl Response {
+    /// The body as text, shortened and scrubbed of every known secret, for error messages.
+    pub fn snippet(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let cut: String = one_line.chars().take(300).collect();
+        redact(&cut)
+    }
+}
+
+/// A request that produced no response.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HttpError {
+    /// The connection was never made: the request surely did not reach the server.
+    #[error("could not connect: {0}")]
+    NotSent(String),
+    /// No complete response in time: the request may have been processed.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection failed after the request may have been sent.
+    #[error("connection failed: {0}")]
+    Transport(String),
+    /// The response body exceeded [`MAX_BODY`].
+    #[error("response body larger than {MAX_BODY} bytes")]
+    TooLarge,
+    /// Retries were cut short by a termination signal.
+    #[error("interrupted by a termination signal")]
+    Interrupted,
+}
+
+impl HttpError {
+    /// True when the request surely never reached the server.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, HttpError::NotSent(_))
+    }
+}
+
+/// The outcome of a retried request: the last result and how many attempts it took.
+#[derive(Debug)]
+pub struct Attempted {
+    /// The final response (possibly an error status) or error.
+    pub result: Result<Response, HttpError>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// Set when SIGTERM/SIGINT arrives: retries stop waiting.
+#[derive(Clone, Debug)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// A shutdown flag and its trigger.
+    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Shutdown(rx))
+    }
+
+    /// True once a signal arrived.
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps for `d`; returns false when a signal cut it short.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        let mut rx = self.0.clone();
+        if *rx.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = rx.wait_for(|v| *v) => false,
+        }
+    }
+}
+
+/// The shared client.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    timeout: Duration,
+    shutdown: Shutdown,
+}
+
+impl Http {
+    /// Builds the client. `ca_pem` adds CA certificates to the system's (`SSL_CERT_FILE` is
+    /// honoured by the platform verifier).
+    pub fn new(
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+        shutdown: Shutdown,
+    ) -> Result<Http, String> {
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt
+                .previous()
+                .last()
+                .is_some_and(|prev| prev.origin() == attempt.url().origin());
+            if attempt.previous().len() >= 5 || !same_origin {
+                // Not followed: the 3xx comes back as the response, and no header travels on.
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("secret-rotator/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .redirect(redirects)
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(pem) = ca_pem {
+            let certs =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA file: {e}"))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder.build().map_err(|e| {
+            format!("cannot set up HTTPS (is a CA bundle installed? set SSL_CERT_FILE): {e}")
+        })?;
+        Ok(Http {
+            client,
+            timeout,
+            shutdown,
+        })
+    }
+
+    /// The underlying client, to start a request.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The shutdown flag.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Sends one request once, reading the body up to [`MAX_BODY`].
+    pub async fn send(&self, req: RequestBuilder) -> Result<Response, HttpError> {
+        let mut resp = req.send().await.map_err(|e| self.classify(&e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let mut body = Zeroizing::new(Vec::new());
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Err(HttpError::TooLarge);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.classify(&e)),
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends a request that is safe to repeat (a PUT of the same value, a GET), retrying
+    /// transport failures, 5xx, 429 and GitHub's rate-limit 403s with backoff and jitter,
+    /// honouring `Retry-After` and `x-ratelimit-reset`. A termination signal stops the retries.
+    pub async fn send_idempotent(
+        &self,
+        what: &str,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Attempted {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let result = self.send(build()).await;
+            let wait = match &result {
+                Ok(r) => retry_delay(r, attempts),
+                Err(HttpError::TooLarge) | Err(HttpError::Interrupted) => None,
+                Err(_) => Some(backoff(attempts)),
+            };
+            let Some(wait) = wait else {
+                return Attempted { result, attempts };
+            };
+            if attempts >= MAX_ATTEMPTS || wait > MAX_WAIT {
+                return Attempted { result, attempts };
+            }
+            let why = match &result {
+                Ok(r) => format!("HTTP {}", r.status.as_u16()),
+                Err(e) => e.to_string(),
+            };
+            log::warn(&format!(
+                "{what}: {why}; retry {attempts} of {} in {:.1}s",
+                MAX_ATTEMPTS - 1,
+                wait.as_secs_f64()
+            ));
+            if !self.shutdown.sleep(wait).await {
+                let result = match result {
+                    Ok(r) => Ok(r),
+                    Err(_) => Err(HttpError::Interrupted),
+                };
+                return Attempted { result, attempts };
+            }
+        }
+    }
+
+    fn classify(&self, e: &reqwest::Error) -> HttpError {
+        let text = redact(&error_chain(e));
+        if e.is_connect() {
+            HttpError::NotSent(text)
+        } else if e.is_timeout() {
+            HttpError::Timeout(self.timeout)
+        } else {
+            HttpError::Transport(text)
+        }
+    }
+}
+
+/// The error and its sources on one line (reqwest's top-level message alone says little).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// How long to wait before retrying this response, or `None` when it is final.
+pub fn retry_delay(r: &Response, attempt: u32) -> Option<Duration> {
+    let status = r.status.as_u16();
+    let retry_after = r
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let remaining = header_u64(&r.headers, "x-ratelimit-remaining");
+    let reset = header_u64(&r.headers, "x-ratelimit-reset");
+    let rate_limited = status == 429
+        || (status == 403
+            && (retry_after.is_some()
+                || remaining == Some(0)
+                || String::from_utf8_lossy(&r.body)
+                    .to_ascii_lowercase()
+                    .contains("rate limit")));
+    if rate_limited {
+        if let Some(d) = retry_after {
+            return Some(d);
+        }
+        if remaining == Some(0) {
+            if let Some(reset) = reset {
+                let now = jiff::Timestamp::now().as_second().max(0) as u64;
+                return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+            }
+        }
+        // GitHub: a secondary rate limit without a header asks for at least a minute.
+        return Some(if status == 403 {
+            Duration::from_secs(60)
+        } else {
+            backoff(attempt)
+        });
+    }
+    match status {
+        500 | 502 | 503 | 504 => Some(retry_after.unwrap_or_else(|| backoff(attempt))),
+        _ => None,
+    }
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let now = jiff::Timestamp::now();
+    let secs = when.as_second() - now.as_second();
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
+
+/// Exponential backoff with jitter: half the step fixed, half random.
+pub fn backoff(attempt: u32) -> Duration {
+    let step = BASE_DELAY
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(MAX_BACKOFF);
+    let half = step / 2;
+    let jitter = half.mul_f64(random_unit());
+    half + jitter
+}
+
+fn random_unit() -> f64 {
+    use crypto_box::aead::rand_core::RngCore;
+    let n = crypto_box::aead::OsRng.next_u32();
+    f64::from(n) / f64::from(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn resp(status: u16, headers: &[(&'static str, &str)], body: &str) -> Response {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        Response {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: h,
+            body: Zeroizing::new(body.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn which_responses_are_retried() {
+        assert_eq!(
+            retry_delay(&resp(429, &[("retry-after", "3")], ""), 1),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_delay(&resp(403, &[("retry-after", "2")], ""), 1),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_delay(
+                &resp(403, &[], "You have exceeded a secondary rate limit"),
+                1
+            ),
+            Some(Duration::from_secs(60))
+        );
+        assert!(retry_delay(&resp(503, &[], ""), 1).is_some());
+        assert_eq!(
+            retry_delay(&resp(403, &[], "Resource not accessible by integration"), 1),
+            None
+        );
+        assert_eq!(retry_delay(&resp(404, &[], ""), 1), None);
+        assert_eq!(retry_delay(&resp(422, &[], ""), 1), None);
+        assert_eq!(retry_delay(&resp(201, &[], ""), 1), None);
+    }
+
+    #[test]
+    fn rate_limit_reset_is_waited_for() {
+        let reset = (jiff::Timestamp::now().as_second() + 5).to_string();
+        let d = retry_delay(
+            &resp(
+                403,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset),
+                ],
+                "",
+            ),
+            1,
+        )
+        .unwrap();
+        assert!(
+            d >= Duration::from_secs(4) && d <= Duration::from_secs(7),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        for attempt in 1..10 {
+            let d = backoff(attempt);
+            assert!(d <= MAX_BACKOFF, "{d:?}");
+            assert!(d >= BASE_DELAY / 2, "{d:?}");
+        }
+        assert!(backoff(4) >= Duration::from_millis(1600));
+    }
+}

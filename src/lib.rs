@@ -1,0 +1,17 @@
+//! secret-rotator: rotate a CI credential at its upstream and write it back to CI secrets,
+//! never losing and never leaking it.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod log;
+pub mod providers;
+pub mod report;
+pub mod run;
+pub mod secret;
+pub mod targets;
