@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs into .test-deps/ (ignored by git), plus the few
+# Debian packages it uses. Safe to run again: each step is skipped when already done.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps="$root/.test-deps"
+mkdir -p "$deps"
+
+apt_need=()
+command -v age >/dev/null 2>&1 || apt_need+=(age)
+command -v openssl >/dev/null 2>&1 || apt_need+=(openssl)
+command -v gh >/dev/null 2>&1 || apt_need+=(gh)
+if [ ${#apt_need[@]} -gt 0 ]; then
+  echo "test-deps: apt-get install ${apt_need[*]}"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_need[@]}" >/dev/null
+fi
+
+# Python: a venv with PyNaCl (libsodium) and PyJWT, for the GitHub stand-in.
+req="$root/tests/support/requirements.txt"
+if ! cmp -s "$req" "$deps/venv/.requirements" 2>/dev/null; then
+  echo "test-deps: python venv"
+  rm -rf "$deps/venv"
+  python3 -m venv "$deps/venv"
+  "$deps/venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$deps/venv/.requirements"
+fi
+
+# Node: oidc-provider, the real OAuth2 server.
+pkg="$root/tests/support/package.json"
+if ! cmp -s "$pkg" "$deps/node/package.json" 2>/dev/null; then
+  echo "test-deps: npm packages"
+  rm -rf "$deps/node"
+  mkdir -p "$deps/node"
+  cp "$pkg" "$deps/node/package.json"
+  (cd "$deps/node" && npm install --silent --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+echo "test-deps: ready in $deps"

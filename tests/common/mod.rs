@@ -1,0 +1,373 @@
+//! Test harness: real servers on loopback (oidc-provider; the strict GitHub stand-in with
+//! libsodium), the built binary run as a user or a runner would, and helpers to read back
+//! what happened. Dependencies come from `.test-deps/` (made by `scripts/test-deps.sh`).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const BASIC_ID: &str = "ci-basic";
+pub const BASIC_SECRET: &str = "basic-client-secret-0123456789";
+pub const POST_ID: &str = "ci-post";
+pub const POST_SECRET: &str = "post-client-secret-0123456789";
+pub const GH_TOKEN: &str = "ghp_writer_token_0123456789abcdef";
+pub const GH_READONLY: &str = "ghp_reader_token_0123456789abcdef";
+pub const REPO: &str = "acme/app";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn deps() -> PathBuf {
+    let d = root().join(".test-deps");
+    assert!(
+        d.join("venv/bin/python").exists() && d.join("node/node_modules/oidc-provider").exists(),
+        "test dependencies are missing: run scripts/test-deps.sh (or scripts/test.sh)"
+    );
+    d
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+struct Proc {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(mut cmd: Command) -> (Proc, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    cmd.arg(&port_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start server");
+    let start = Instant::now();
+    loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            if let Ok(port) = p.trim().parse() {
+                return (Proc { child, _dir: dir }, port);
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut err).ok();
+            panic!("server exited with {status}: {err}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The real OAuth2 server.
+pub struct OAuth {
+    _proc: Proc,
+    pub url: String,
+}
+
+impl OAuth {
+    pub fn start() -> OAuth {
+        let deps = deps();
+        let script = deps.join("node/oauth_server.mjs");
+        std::fs::copy(root().join("tests/support/oauth_server.mjs"), &script).unwrap();
+        let mut cmd = Command::new("node");
+        cmd.arg(&script);
+        let (proc_, port) = spawn(cmd);
+        OAuth {
+            _proc: proc_,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.url)
+    }
+
+    /// A first refresh token, as a login would give.
+    pub fn mint(&self, client_id: &str) -> String {
+        let r: Value = http()
+            .post(format!("{}/_test/mint?client_id={client_id}", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["refresh_token"].as_str().unwrap().to_owned()
+    }
+
+    /// RFC 7662 introspection: is this refresh token still usable?
+    pub fn active(&self, token: &str) -> bool {
+        let r: Value = http()
+            .post(format!("{}/token/introspection", self.url))
+            .basic_auth(BASIC_ID, Some(BASIC_SECRET))
+            .form(&[("token", token), ("token_type_hint", "refresh_token")])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["active"].as_bool().unwrap()
+    }
+
+    /// Refreshes by hand (as another party would), returning the response.
+    pub fn refresh(&self, token: &str) -> Value {
+        http()
+            .post(self.token_url())
+            .basic_auth(BASIC_ID, Some(BASIC_SECRET))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+}
+
+/// The strict GitHub stand-in.
+pub struct GitHub {
+    _proc: Proc,
+    pub url: String,
+}
+
+impl GitHub {
+    pub fn start() -> GitHub {
+        let mut cmd = Command::new(deps().join("venv/bin/python"));
+        cmd.arg(root().join("tests/support/github_standin.py"));
+        let (proc_, port) = spawn(cmd);
+        let gh = GitHub {
+            _proc: proc_,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        gh.setup(json!({
+            "tokens": { GH_TOKEN: { "repos": "*" }, GH_READONLY: { "repos": "*", "write": false } },
+            "repos": { REPO: { "id": 4242, "environments": ["prod"] }, "acme/api": { "id": 4343 }, "acme/web": { "id": 4444 } },
+            "orgs": ["acme"],
+        }));
+        gh
+    }
+
+    pub fn setup(&self, body: Value) {
+        let r = http()
+            .post(format!("{}/_control/setup", self.url))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub fn fault(&self, rule: Value) {
+        let r = http()
+            .post(format!("{}/_control/faults", self.url))
+            .json(&json!({ "rules": [rule] }))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        http()
+            .get(format!("{}/_control/requests", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    pub fn secrets(&self) -> Vec<Value> {
+        http()
+            .get(format!("{}/_control/secrets", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// The plaintext of a repository secret, as the stand-in opened it.
+    pub fn repo_secret(&self, repo: &str, name: &str) -> Option<String> {
+        self.secret(&json!(["repo", repo]), name)
+    }
+
+    pub fn secret(&self, scope: &Value, name: &str) -> Option<String> {
+        self.secrets()
+            .into_iter()
+            .find(|s| &s["scope"] == scope && s["name"] == name)
+            .map(|s| s["value"].as_str().unwrap().to_owned())
+    }
+
+    pub fn secret_meta(&self, scope: &Value, name: &str) -> Option<Value> {
+        self.secrets()
+            .into_iter()
+            .find(|s| &s["scope"] == scope && s["name"] == name)
+    }
+
+    /// A fake token endpoint on the stand-in, answering only with injected faults.
+    pub fn fault_token_url(&self) -> String {
+        format!("{}/oauth/token", self.url)
+    }
+}
+
+/// One run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn report(&self) -> Value {
+        let text = std::fs::read_to_string(self.dir.path().join("secret-rotator-report.json"))
+            .expect("report written");
+        serde_json::from_str(&text).unwrap()
+    }
+    pub fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A command for the binary, in a fresh working directory, with a clean environment
+/// (only PATH and HOME of the outside), as a GitHub runner would start it.
+pub struct Bin {
+    cmd: Command,
+    dir: tempfile::TempDir,
+}
+
+impl Bin {
+    pub fn new(args: &[&str]) -> Bin {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_secret-rotator"));
+        cmd.args(args).current_dir(dir.path()).env_clear();
+        for k in ["PATH", "HOME"] {
+            if let Ok(v) = std::env::var(k) {
+                cmd.env(k, v);
+            }
+        }
+        Bin { cmd, dir }
+    }
+
+    /// As a GitHub container action: GITHUB_ACTIONS, output files, report in RUNNER_TEMP.
+    pub fn actions(args: &[&str]) -> Bin {
+        let mut b = Bin::new(args);
+        let p = b.dir.path().to_owned();
+        b.cmd
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", p.join("output"))
+            .env("GITHUB_STEP_SUMMARY", p.join("summary.md"))
+            .env("RUNNER_TEMP", &p)
+            .env("GITHUB_REPOSITORY", REPO);
+        b
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Bin {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn envs<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, String)>) -> Bin {
+        for (k, v) in pairs {
+            self.cmd.env(k, v);
+        }
+        self
+    }
+
+    /// Drops the client secret (a public client).
+    pub fn env_remove_secret(mut self) -> Bin {
+        self.cmd.env_remove("INPUT_CLIENT_SECRET");
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(mut self) -> Run {
+        let out = self.cmd.output().expect("run binary");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir,
+        }
+    }
+
+    pub fn spawn(mut self) -> (Child, tempfile::TempDir) {
+        let child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        (child, self.dir)
+    }
+}
+
+/// The usual single-rotation inputs: oauth2 (basic auth) into a repository secret.
+pub fn oauth_inputs(
+    oauth_url: &str,
+    gh: &GitHub,
+    refresh_token: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("INPUT_PROVIDER", "oauth2".into()),
+        ("INPUT_TOKEN_URL", format!("{oauth_url}/token")),
+        ("INPUT_CLIENT_ID", BASIC_ID.into()),
+        ("INPUT_CLIENT_SECRET", BASIC_SECRET.into()),
+        ("INPUT_REFRESH_TOKEN", refresh_token.into()),
+        ("INPUT_GITHUB_TOKEN", GH_TOKEN.into()),
+        ("INPUT_SECRET_NAME", "OAUTH_REFRESH_TOKEN".into()),
+        ("GITHUB_API_URL", gh.url.clone()),
+    ]
+}
+
+/// An age identity made by the real `age-keygen`: (identity file, recipient).
+pub fn age_key(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("age-key.txt");
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .expect("age-keygen (run scripts/test-deps.sh)");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&key).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_owned();
+    (key, recipient)
+}
+
+/// Decrypts a rescue file with the real `age`.
+pub fn age_decrypt(identity: &Path, file: &Path) -> String {
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age -d failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

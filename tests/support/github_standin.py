@@ -1,0 +1,422 @@
+"""A strict stand-in for the GitHub REST API's Actions-secrets endpoints.
+
+GitHub cannot run here, so this checks what GitHub checks:
+  * every request is authenticated (a token, or for App endpoints an RS256 JWT signed by the App key);
+  * a secret PUT carries exactly the fields GitHub's API describes, its sealed box OPENS (libsodium,
+    via PyNaCl) with the private key whose key_id was sent, and the opened value is at most 48 KB;
+  * secret names follow GitHub's rules ([A-Za-z0-9_], not starting with a digit or GITHUB_);
+  * org secrets carry a valid visibility, and selected_repository_ids only with `selected`;
+  * it keeps created_at/updated_at, answers 201 on create and 204 on update.
+
+Test-only control routes (under /_control/): setup, faults, the request log, the stored plaintexts.
+usage: python github_standin.py PORT_FILE [--tls CERT KEY]
+"""
+
+import base64
+import json
+import re
+import secrets
+import ssl
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt  # PyJWT
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, SealedBox
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_VALUE = 48 * 1024
+API_VERSIONS = {"2022-11-28", "2026-03-10"}
+
+
+def now_iso():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.RLock()
+        # token -> {"repos": set or "*", "write": bool}
+        self.tokens = {}
+        self.repos = {}  # "owner/name" -> {"id": int, "environments": set}
+        self.orgs = set()
+        self.apps = {}  # app_id(str) -> {"public_key": pem, "installations": {owner: id}}
+        self.installation_tokens = {}  # token -> owner
+        self.keys = {}  # scope -> (key_id, PrivateKey)
+        self.secrets = {}  # (scope, NAME) -> {"value", "created_at", "updated_at", "visibility", "selected"}
+        self.faults = []  # {"method", "path", "status", "count", "after", "headers", "body", "raw", "delay", "drop"}
+        self.log = []  # {"method", "path", "status", "auth"}
+        self.next_id = 1000
+
+    def key(self, scope):
+        if scope not in self.keys:
+            self.keys[scope] = ("kid-" + secrets.token_hex(6), PrivateKey.generate())
+        return self.keys[scope]
+
+
+S = State()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    # --- plumbing -------------------------------------------------------------------------
+    def reply(self, status, body=None, headers=None):
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        if body is not None:
+            self.send_header("content-type", "application/json; charset=utf-8")
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+        with S.lock:
+            if S.log and S.log[-1].get("status") is None:
+                S.log[-1]["status"] = status
+
+    def error(self, status, message):
+        self.reply(status, {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)})
+
+    def read_body(self):
+        n = int(self.headers.get("content-length") or 0)
+        self.raw_body = self.rfile.read(n) if n else b""
+
+    def body_json(self):
+        raw = self.raw_body
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return "INVALID"
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_PUT(self):
+        self.route("PUT")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    def route(self, method):
+        # Always consume the body, so a faulted reply leaves the keep-alive connection clean.
+        self.read_body()
+        path = self.path.split("?")[0]
+        if path.startswith("/_control/"):
+            return self.control(method, path)
+        with S.lock:
+            S.log.append({"method": method, "path": path, "status": None, "time": time.time()})
+            fault = None
+            for f in S.faults:
+                if f["count"] > 0 and f.get("method", method) == method and re.search(f["path"], path):
+                    if f.get("after", 0) > 0:
+                        f["after"] -= 1
+                        continue
+                    f["count"] -= 1
+                    fault = dict(f)
+                    break
+        if fault:
+            if fault.get("delay"):
+                time.sleep(fault["delay"])
+            if fault.get("drop"):
+                with S.lock:
+                    S.log[-1]["status"] = "drop"
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(2)
+                except OSError:
+                    pass
+                return
+            if fault.get("status"):
+                if fault.get("raw") is not None:
+                    data = fault["raw"].encode()
+                    self.send_response(fault["status"])
+                    for k, v in (fault.get("headers") or {}).items():
+                        self.send_header(k, str(v))
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    with S.lock:
+                        S.log[-1]["status"] = fault["status"]
+                    return
+                return self.reply(fault["status"], fault.get("body", {"message": "injected fault"}), fault.get("headers"))
+        try:
+            self.api(method, path)
+        except Exception as e:  # a bug in the stand-in must be visible, not a hang
+            self.error(500, f"stand-in error: {e!r}")
+
+    # --- auth -----------------------------------------------------------------------------
+    def bearer(self):
+        h = self.headers.get("authorization") or ""
+        for prefix in ("Bearer ", "bearer ", "token "):
+            if h.startswith(prefix):
+                return h[len(prefix):]
+        return None
+
+    def check_version(self):
+        v = self.headers.get("x-github-api-version")
+        if v is not None and v not in API_VERSIONS:
+            self.error(400, f"Invalid API version: {v}")
+            return False
+        return True
+
+    def token_scope(self):
+        """The permissions of the token sent, or None after replying 401."""
+        t = self.bearer()
+        if t is None:
+            self.error(401, "Requires authentication")
+            return None
+        with S.lock:
+            if t in S.tokens:
+                return S.tokens[t]
+            if t in S.installation_tokens:
+                owner = S.installation_tokens[t]
+                return {"owners": {owner}, "write": True}
+        self.error(401, "Bad credentials")
+        return None
+
+    def app_jwt(self):
+        t = self.bearer()
+        if t is None:
+            self.error(401, "A JSON web token could not be decoded")
+            return None
+        try:
+            claims = jwt.decode(t, options={"verify_signature": False})
+            app = S.apps.get(str(claims.get("iss")))
+            if app is None:
+                raise jwt.InvalidTokenError("unknown issuer")
+            claims = jwt.decode(t, app["public_key"], algorithms=["RS256"], options={"require": ["iat", "exp", "iss"]}, leeway=60)
+            if claims["exp"] - claims["iat"] > 600:
+                raise jwt.InvalidTokenError("exp too far in the future")
+        except jwt.InvalidTokenError as e:
+            self.error(401, f"'Expiration time' claim ('exp') is too far in the future or JWT invalid: {e}")
+            return None
+        return app
+
+    def may(self, perm, owner, repo=None, write=False):
+        if perm.get("owners") is not None:
+            ok = owner in perm["owners"]
+        else:
+            repos = perm.get("repos", "*")
+            ok = repos == "*" or (repo in repos if repo else owner in perm.get("orgs", []))
+        if not ok:
+            self.error(404, "Not Found")
+            return False
+        if write and not perm.get("write", True):
+            self.error(403, "Resource not accessible by personal access token")
+            return False
+        return True
+
+    # --- the API --------------------------------------------------------------------------
+    def api(self, method, path):
+        if not self.check_version():
+            return
+        parts = [p for p in path.split("/") if p]
+        from urllib.parse import unquote
+        parts = [unquote(p) for p in parts]
+
+        if method == "POST" and len(parts) == 4 and parts[0] == "app" and parts[1] == "installations" and parts[3] == "access_tokens":
+            app = self.app_jwt()
+            if app is None:
+                return
+            owner = next((o for o, i in app["installations"].items() if str(i) == parts[2]), None)
+            if owner is None:
+                return self.error(404, "Not Found")
+            tok = "ghs_" + secrets.token_urlsafe(27)
+            with S.lock:
+                S.installation_tokens[tok] = owner
+            return self.reply(201, {"token": tok, "expires_at": now_iso(), "permissions": {"secrets": "write"}})
+        if method == "GET" and parts[-1:] == ["installation"] and parts[0] in ("repos", "orgs"):
+            app = self.app_jwt()
+            if app is None:
+                return
+            owner = parts[1]
+            if owner not in app["installations"]:
+                return self.error(404, "Not Found")
+            return self.reply(200, {"id": app["installations"][owner], "account": {"login": owner}})
+
+        perm = self.token_scope()
+        if perm is None:
+            return
+
+        # /repos/{o}/{r}
+        if method == "GET" and len(parts) == 3 and parts[0] == "repos":
+            full = f"{parts[1]}/{parts[2]}"
+            if full not in S.repos or not self.may(perm, parts[1], full):
+                return self.error(404, "Not Found") if full not in S.repos else None
+            return self.reply(200, {"id": S.repos[full]["id"], "name": parts[2], "full_name": full})
+
+        scope, rest, owner, repo = None, None, None, None
+        if len(parts) >= 5 and parts[0] == "repos" and parts[3] == "actions" and parts[4] == "secrets":
+            repo = f"{parts[1]}/{parts[2]}"
+            owner = parts[1]
+            if repo not in S.repos:
+                return self.error(404, "Not Found")
+            scope, rest = ("repo", repo), parts[5:]
+        elif len(parts) >= 6 and parts[0] == "repos" and parts[3] == "environments" and parts[5] == "secrets":
+            repo = f"{parts[1]}/{parts[2]}"
+            owner = parts[1]
+            if repo not in S.repos or parts[4] not in S.repos[repo]["environments"]:
+                return self.error(404, "Not Found")
+            scope, rest = ("env", repo, parts[4]), parts[6:]
+        elif len(parts) >= 4 and parts[0] == "orgs" and parts[2] == "actions" and parts[3] == "secrets":
+            owner = parts[1]
+            if owner not in S.orgs:
+                return self.error(404, "Not Found")
+            scope, rest = ("org", owner), parts[4:]
+        else:
+            return self.error(404, "Not Found")
+
+        if not self.may(perm, owner, repo, write=(method != "GET")):
+            return
+
+        if rest == ["public-key"] and method == "GET":
+            with S.lock:
+                key_id, sk = S.key(scope)
+            return self.reply(200, {"key_id": key_id, "key": base64.b64encode(bytes(sk.public_key)).decode()})
+        if len(rest) != 1:
+            return self.error(404, "Not Found")
+        name = rest[0]
+        if method == "GET":
+            with S.lock:
+                s = S.secrets.get((scope, name.upper()))
+            if s is None:
+                return self.error(404, "Not Found")
+            out = {"name": name.upper(), "created_at": s["created_at"], "updated_at": s["updated_at"]}
+            if scope[0] == "org":
+                out["visibility"] = s["visibility"]
+            return self.reply(200, out)
+        if method == "PUT":
+            return self.put_secret(scope, name)
+        return self.error(404, "Not Found")
+
+    def put_secret(self, scope, name):
+        if not NAME_RE.match(name) or name.upper().startswith("GITHUB_"):
+            return self.error(422, "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) or underscores (_), must not start with a number or GITHUB_")
+        body = self.body_json()
+        if not isinstance(body, dict):
+            return self.error(400, "Problems parsing JSON")
+        allowed = {"encrypted_value", "key_id"}
+        required = {"encrypted_value", "key_id"}
+        if scope[0] == "org":
+            allowed |= {"visibility", "selected_repository_ids"}
+            required |= {"visibility"}
+        extra = set(body) - allowed
+        missing = required - set(body)
+        if extra or missing:
+            return self.error(422, f"Invalid request. fields not allowed: {sorted(extra)}; missing: {sorted(missing)}")
+        if not isinstance(body["encrypted_value"], str) or not isinstance(body["key_id"], str):
+            return self.error(422, "Invalid request. encrypted_value and key_id must be strings")
+        if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", body["encrypted_value"]):
+            return self.error(422, "Invalid request. encrypted_value is not base64")
+        with S.lock:
+            key_id, sk = S.key(scope)
+        if body["key_id"] != key_id:
+            return self.error(422, "Invalid request. key_id does not match the current public key")
+        try:
+            value = SealedBox(sk).decrypt(base64.b64decode(body["encrypted_value"]))
+        except (CryptoError, ValueError):
+            return self.error(422, "Invalid request. Could not decrypt the secret with the key identified by key_id")
+        if len(value) > MAX_VALUE:
+            return self.error(422, "Secret value is too large (max 48 KB)")
+        selected = None
+        if scope[0] == "org":
+            vis = body["visibility"]
+            if vis not in ("all", "private", "selected"):
+                return self.error(422, f"Invalid request. {vis!r} is not a valid visibility")
+            ids = body.get("selected_repository_ids")
+            if vis == "selected":
+                if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+                    return self.error(422, "Invalid request. selected_repository_ids must be an array of integers")
+                known = {r["id"] for full, r in S.repos.items() if full.split("/")[0] == scope[1]}
+                if not set(ids) <= known:
+                    return self.error(422, "Invalid request. unknown repository id")
+                selected = ids
+            elif ids is not None:
+                return self.error(422, "Invalid request. selected_repository_ids needs visibility selected")
+        key = (scope, name.upper())
+        with S.lock:
+            existing = S.secrets.get(key)
+            now = now_iso()
+            S.secrets[key] = {
+                "value": value.decode("utf-8", "replace"),
+                "created_at": existing["created_at"] if existing else now,
+                "updated_at": now,
+                "visibility": body.get("visibility"),
+                "selected": selected,
+                "writes": (existing["writes"] + 1) if existing else 1,
+            }
+        return self.reply(204 if existing else 201)
+
+    # --- control --------------------------------------------------------------------------
+    def control(self, method, path):
+        what = path[len("/_control/"):]
+        body = self.body_json() if method == "POST" else None
+        if what == "setup" and method == "POST":
+            with S.lock:
+                for t, p in body.get("tokens", {}).items():
+                    perm = {"write": p.get("write", True)}
+                    if "repos" in p:
+                        perm["repos"] = p["repos"]
+                    if "orgs" in p:
+                        perm["orgs"] = p["orgs"]
+                        perm.setdefault("repos", [])
+                    S.tokens[t] = perm
+                for full, r in body.get("repos", {}).items():
+                    S.next_id += 1
+                    S.repos[full] = {"id": r.get("id", S.next_id), "environments": set(r.get("environments", []))}
+                S.orgs |= set(body.get("orgs", []))
+                for app_id, a in body.get("apps", {}).items():
+                    S.apps[str(app_id)] = {"public_key": a["public_key"], "installations": a["installations"]}
+                for s in body.get("secrets", []):
+                    scope = tuple(s["scope"])
+                    S.secrets[(scope, s["name"].upper())] = {
+                        "value": s["value"], "created_at": s.get("updated_at", now_iso()),
+                        "updated_at": s.get("updated_at", now_iso()), "visibility": s.get("visibility"),
+                        "selected": None, "writes": 0,
+                    }
+            return self.reply(200, {"ok": True})
+        if what == "faults" and method == "POST":
+            with S.lock:
+                S.faults.extend(body.get("rules", []))
+            return self.reply(200, {"ok": True})
+        if what == "requests":
+            with S.lock:
+                return self.reply(200, S.log)
+        if what == "secrets":
+            with S.lock:
+                out = [{"scope": list(k[0]), "name": k[1], **v} for k, v in S.secrets.items()]
+            return self.reply(200, out)
+        return self.error(404, "no such control route")
+
+
+def main():
+    port_file = sys.argv[1]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    if "--tls" in sys.argv:
+        i = sys.argv.index("--tls")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+    os.replace(port_file + ".tmp", port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
