@@ -594,7 +594,15 @@ fn rotation(
     }
     let mut targets = Vec::new();
     for (j, t) in r.targets.iter().enumerate() {
-        let at = |field: &str, input: &str| origin.label(&format!("targets[{j}].{field}"), input);
+        // In single-rotation mode the second target is the access token's secret.
+        let at = |field: &str, input: &str| {
+            let input = if j > 0 && input == "secret_name" {
+                "access_token_secret_name"
+            } else {
+                input
+            };
+            origin.label(&format!("targets[{j}].{field}"), input)
+        };
         let value = match t.value.as_deref() {
             None | Some("refresh_token") => ValueKind::Credential,
             Some("access_token") => ValueKind::AccessToken,

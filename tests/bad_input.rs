@@ -1,0 +1,219 @@
+//! Bad input: each case exits 2 with one line that names the input and says how to fix it,
+//! and nothing is contacted (the stand-in serves both the token endpoint and the GitHub API
+//! here, and must see zero requests). The lines are pinned in a snapshot.
+
+mod common;
+
+use common::*;
+
+struct Case {
+    name: &'static str,
+    args: Vec<&'static str>,
+    set: Vec<(&'static str, String)>,
+    unset: Vec<&'static str>,
+    config: Option<&'static str>,
+    names: &'static str,
+}
+
+fn case(name: &'static str, names: &'static str) -> Case {
+    Case {
+        name,
+        args: vec!["rotate"],
+        set: vec![],
+        unset: vec![],
+        config: None,
+        names,
+    }
+}
+
+impl Case {
+    fn set(mut self, k: &'static str, v: impl Into<String>) -> Case {
+        self.set.push((k, v.into()));
+        self
+    }
+    fn unset(mut self, k: &'static str) -> Case {
+        self.unset.push(k);
+        self
+    }
+    fn args(mut self, a: &[&'static str]) -> Case {
+        self.args = a.to_vec();
+        self
+    }
+    fn config(mut self, yaml: &'static str) -> Case {
+        self.config = Some(yaml);
+        self
+    }
+}
+
+const VALID_CONFIG_HEAD: &str = "github:\n  token: { env: GH_SECRETS_TOKEN }\n";
+
+#[test]
+fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
+    let gh = GitHub::start();
+    let big = "r".repeat(48 * 1024 + 1);
+    let cases = vec![
+        case("no provider", "input provider").unset("INPUT_PROVIDER"),
+        case("unknown provider", "input provider").set("INPUT_PROVIDER", "oauth3"),
+        case("no token_url", "input token_url").unset("INPUT_TOKEN_URL"),
+        case("plain http to a remote host", "input token_url").set("INPUT_TOKEN_URL", "http://auth.example.com/token"),
+        case("token_url not a URL", "input token_url").set("INPUT_TOKEN_URL", "auth.example.com/token"),
+        case("credentials in the URL", "input token_url").set("INPUT_TOKEN_URL", "https://u:p@auth.example.com/token"),
+        case("no client_id", "input client_id").unset("INPUT_CLIENT_ID"),
+        case("unknown client_auth", "input client_auth").set("INPUT_CLIENT_AUTH", "digest"),
+        case("basic without a secret", "input client_secret").unset("INPUT_CLIENT_SECRET").set("INPUT_CLIENT_AUTH", "basic"),
+        case("none with a secret", "input client_auth").set("INPUT_CLIENT_AUTH", "none"),
+        case("no refresh_token", "input refresh_token").unset("INPUT_REFRESH_TOKEN"),
+        case("refresh token over 48 KB", "input secret_name").set("INPUT_REFRESH_TOKEN", big.clone()),
+        case("refresh token file missing", "input refresh_token")
+            .unset("INPUT_REFRESH_TOKEN")
+            .args(&["rotate", "--refresh-token-file", "/nonexistent/refresh-token"]),
+        case("secret as a flag", "--refresh-token").args(&["rotate", "--refresh-token=should-never-be-echoed"]),
+        case("no secret_name", "input secret_name").unset("INPUT_SECRET_NAME"),
+        case("secret name with a dash", "input secret_name").set("INPUT_SECRET_NAME", "MY-TOKEN"),
+        case("secret name GITHUB_", "input secret_name").set("INPUT_SECRET_NAME", "GITHUB_REFRESH"),
+        case("secret name starting with a digit", "input secret_name").set("INPUT_SECRET_NAME", "1TOKEN"),
+        case("access token secret name invalid", "input access_token_secret_name").set("INPUT_ACCESS_TOKEN_SECRET_NAME", "ACCESS TOKEN"),
+        case("repository without owner", "input repository").set("INPUT_REPOSITORY", "app"),
+        case("org and repository", "input org").set("INPUT_ORG", "acme").set("INPUT_REPOSITORY", "acme/app"),
+        case("visibility on a repository secret", "input visibility").set("INPUT_VISIBILITY", "all"),
+        case("unknown visibility", "input visibility").set("INPUT_ORG", "acme").set("INPUT_VISIBILITY", "public"),
+        case("selected without repositories", "input selected_repositories").set("INPUT_ORG", "acme").set("INPUT_VISIBILITY", "selected"),
+        case("environment on an org secret", "input environment").set("INPUT_ORG", "acme").set("INPUT_ENVIRONMENT", "prod"),
+        case("min_age without a unit", "input min_age").set("INPUT_MIN_AGE", "20"),
+        case("bad rescue recipient", "input rescue_recipient").set("INPUT_RESCUE_RECIPIENT", "ssh-ed25519 AAAA"),
+        case("no github_token", "input github_token").unset("INPUT_GITHUB_TOKEN"),
+        case("github_token and app_id", "input app_id").set("INPUT_APP_ID", "123"),
+        case("app id not numeric", "input app_id").unset("INPUT_GITHUB_TOKEN").set("INPUT_APP_ID", "my-app"),
+        case("app key not PEM", "input app_private_key")
+            .unset("INPUT_GITHUB_TOKEN")
+            .set("INPUT_APP_ID", "123")
+            .set("INPUT_APP_PRIVATE_KEY", "not a pem key"),
+        case("unknown target", "input target").set("INPUT_TARGET", "vault"),
+        case("verify_url over plain http", "input verify_url").set("INPUT_VERIFY_URL", "http://api.example.com/me"),
+        case("GITHUB_API_URL over plain http", "GITHUB_API_URL").set("GITHUB_API_URL", "http://github.example.com/api/v3"),
+        case("bad name", "input name").set("INPUT_NAME", "My Rotation"),
+        case("bad log_format", "input log_format").set("INPUT_LOG_FORMAT", "xml"),
+        case("bad dry_run", "input dry_run").set("INPUT_DRY_RUN", "maybe"),
+        case("zero timeout", "input timeout").set("INPUT_TIMEOUT", "0s"),
+        case("missing ca_file", "input ca_file").set("INPUT_CA_FILE", "/nonexistent/ca.pem"),
+        case("only without config", "input only").set("INPUT_ONLY", "a"),
+        case("config file missing", "input config").args(&["rotate", "--config", "/nonexistent/rotations.yml"]),
+        case("config with rotation inputs", "input provider").config("rotations: []\n"),
+        case("literal secret in config", "rotations[0].provider.refresh_token").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: 'sup3r-s3cret-literal' }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
+        ),
+        case("unknown key in config", "config file").config(
+            "rotations:\n  - name: a\n    provder: { type: oauth2 }\n",
+        ),
+        case("duplicate rotation names", "rotations[1].name").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: Y } } ]\n",
+        ),
+        case("config secret from an unset variable", "rotations[0].provider.refresh_token").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: NOT_SET_ANYWHERE } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
+        ),
+        case("only names an unknown rotation", "input only").args(&["rotate", "--only", "zzz"]).config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
+        ),
+        case("access token only: the refresh token would be lost", "rotations[0].targets").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X }, value: access_token } ]\n",
+        ),
+    ];
+    assert!(cases.len() >= 20);
+    let _ = VALID_CONFIG_HEAD;
+
+    let mut snapshot = String::new();
+    for c in &cases {
+        let mut bin = Bin::actions(&c.args);
+        let cfg_dir = tempfile::tempdir().unwrap();
+        let dir = cfg_dir.path().to_owned();
+        let mut inputs = oauth_inputs("", &gh, "r1-valid-refresh-token");
+        inputs.retain(|(k, _)| *k != "INPUT_TOKEN_URL");
+        inputs.push(("INPUT_TOKEN_URL", gh.fault_token_url()));
+        if let Some(yaml) = c.config {
+            let path = dir.join("rotations.yml");
+            std::fs::write(&path, yaml).unwrap();
+            let mut args = c.args.clone();
+            let p: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+            args.extend(["--config", p]);
+            bin = Bin::actions(&args);
+            bin = bin
+                .env("GH_SECRETS_TOKEN", GH_TOKEN)
+                .env("RT", "r1-valid-refresh-token")
+                .env("GITHUB_API_URL", &gh.url);
+            if c.name == "config with rotation inputs" {
+                bin = bin.env("INPUT_PROVIDER", "oauth2");
+            }
+        } else if c.args.contains(&"--config") {
+            bin = bin.env("GITHUB_API_URL", &gh.url);
+        } else {
+            for (k, v) in inputs {
+                if !c.unset.contains(&k) {
+                    bin = bin.env(k, v);
+                }
+            }
+        }
+        for (k, v) in &c.set {
+            bin = bin.env(k, v);
+        }
+        let run = bin.run();
+        assert_eq!(
+            run.code, 2,
+            "{}: exit {} stderr: {}",
+            c.name, run.code, run.stderr
+        );
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{}: one line expected: {}",
+            c.name,
+            run.stderr
+        );
+        let line = lines[0];
+        assert!(
+            line.starts_with("secret-rotator: error: "),
+            "{}: {line}",
+            c.name
+        );
+        assert!(
+            line.contains(c.names),
+            "{}: `{line}` does not name `{}`",
+            c.name,
+            c.names
+        );
+        assert!(
+            !line.contains("should-never-be-echoed") && !line.contains("sup3r-s3cret"),
+            "{}: {line}",
+            c.name
+        );
+        assert!(
+            run.stdout.starts_with("::error title=secret-rotator::"),
+            "{}: annotation: {}",
+            c.name,
+            run.stdout
+        );
+        let line = line.replace(&dir.display().to_string(), "<tmp>");
+        snapshot.push_str(&format!("{}\n  {}\n", c.name, line));
+    }
+    assert!(
+        gh.requests().is_empty(),
+        "bad input contacted a server: {:?}",
+        gh.requests()
+    );
+    insta::assert_snapshot!(snapshot);
+}
+
+#[test]
+fn cli_usage_errors_exit_2() {
+    let run = Bin::new(&["rotate", "--no-such-flag"]).run();
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--no-such-flag"));
+    let run = Bin::new(&[]).run();
+    assert_eq!(run.code, 2, "no subcommand prints usage and exits 2");
+    let run = Bin::new(&["--version"]).run();
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.stdout.trim(),
+        format!("secret-rotator {}", env!("CARGO_PKG_VERSION"))
+    );
+}
