@@ -49,6 +49,9 @@ pub enum HttpError {
     /// The connection was never made: the request surely did not reach the server.
     #[error("could not connect: {0}")]
     NotSent(String),
+    /// The server's certificate was refused: the request was never sent, and retrying will not help.
+    #[error("TLS: {0} (for a private CA, pass it with ca_file or SSL_CERT_FILE)")]
+    Tls(String),
     /// No complete response in time: the request may have been processed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
@@ -66,7 +69,7 @@ pub enum HttpError {
 impl HttpError {
     /// True when the request surely never reached the server.
     pub fn never_sent(&self) -> bool {
-        matches!(self, HttpError::NotSent(_))
+        matches!(self, HttpError::NotSent(_) | HttpError::Tls(_))
     }
 }
 
@@ -206,7 +209,7 @@ impl Http {
             let result = self.send(build()).await;
             let wait = match &result {
                 Ok(r) => retry_delay(r, attempts),
-                Err(HttpError::TooLarge) | Err(HttpError::Interrupted) => None,
+                Err(HttpError::TooLarge | HttpError::Interrupted | HttpError::Tls(_)) => None,
                 Err(_) => Some(backoff(attempts)),
             };
             let Some(wait) = wait else {
@@ -236,7 +239,9 @@ impl Http {
 
     fn classify(&self, e: &reqwest::Error) -> HttpError {
         let text = redact(&error_chain(e));
-        if e.is_connect() {
+        if e.is_connect() && text.contains("certificate") {
+            HttpError::Tls(text)
+        } else if e.is_connect() {
             HttpError::NotSent(text)
         } else if e.is_timeout() {
             HttpError::Timeout(self.timeout)

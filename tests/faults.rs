@@ -132,7 +132,7 @@ fn sigterm_during_writes_rescues_the_new_token() {
     gh.fault(json!({ "method": "PUT", "path": "/secrets/OAUTH_REFRESH_TOKEN$", "after": 1, "count": 100, "status": 503, "headers": { "retry-after": "30" } }));
     let bin = Bin::actions(&["rotate"]);
     let (key, recipient) = age_key(bin.dir());
-    let (mut child, dir) = bin
+    let (child, dir) = bin
         .envs(oauth_inputs(&oauth.url, &gh, &r1))
         .env("INPUT_RESCUE_RECIPIENT", &recipient)
         .spawn();

@@ -107,7 +107,7 @@ impl Provider for OAuth2 {
             attempt += 1;
             match http.send(self.request(http)).await {
                 Ok(r) => break r,
-                Err(e) if e.never_sent() && attempt < CONNECT_ATTEMPTS => {
+                Err(e @ HttpError::NotSent(_)) if attempt < CONNECT_ATTEMPTS => {
                     log::warn(&format!(
                         "token endpoint {}: {e}; it never received the request, retrying",
                         self.token_url

@@ -31,8 +31,10 @@ pub fn deps() -> PathBuf {
 }
 
 fn http() -> reqwest::blocking::Client {
+    // The control routes of an HTTPS stand-in use a throwaway test certificate.
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(20))
+        .tls_danger_accept_invalid_certs(true)
         .build()
         .unwrap()
 }
@@ -49,10 +51,16 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(mut cmd: Command) -> (Proc, u16) {
+fn spawn(cmd: Command) -> (Proc, u16) {
+    spawn_with(cmd, &[])
+}
+
+/// Starts a server whose first argument is the file it writes its port to.
+fn spawn_with(mut cmd: Command, args: &[&std::ffi::OsStr]) -> (Proc, u16) {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
     cmd.arg(&port_file)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start server");
@@ -146,12 +154,100 @@ pub struct GitHub {
 
 impl GitHub {
     pub fn start() -> GitHub {
+        Self::start_with(&[], "http")
+    }
+
+    /// Over HTTPS with a certificate from a fresh private CA: (stand-in, CA certificate PEM, its directory).
+    pub fn start_tls() -> (GitHub, PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (ca, ca_key) = (d.join("ca.pem"), d.join("ca-key.pem"));
+        let (cert, key, csr) = (d.join("cert.pem"), d.join("key.pem"), d.join("leaf.csr"));
+        let ext = d.join("leaf.ext");
+        std::fs::write(
+            &ext,
+            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        let openssl = |args: &[&std::ffi::OsStr]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let s = |x: &'static str| -> &std::ffi::OsStr { x.as_ref() };
+        // A private CA and a leaf certificate it signed, as on a GitHub Enterprise Server.
+        openssl(
+            &[
+                s("req"),
+                s("-x509"),
+                s("-newkey"),
+                s("rsa:2048"),
+                s("-nodes"),
+                s("-days"),
+                s("2"),
+            ]
+            .iter()
+            .copied()
+            .chain([
+                s("-subj"),
+                s("/CN=test CA"),
+                s("-keyout"),
+                ca_key.as_os_str(),
+                s("-out"),
+                ca.as_os_str(),
+            ])
+            .collect::<Vec<_>>(),
+        );
+        openssl(&[
+            s("req"),
+            s("-newkey"),
+            s("rsa:2048"),
+            s("-nodes"),
+            s("-subj"),
+            s("/CN=localhost"),
+            s("-keyout"),
+            key.as_os_str(),
+            s("-out"),
+            csr.as_os_str(),
+        ]);
+        openssl(&[
+            s("x509"),
+            s("-req"),
+            s("-in"),
+            csr.as_os_str(),
+            s("-CA"),
+            ca.as_os_str(),
+            s("-CAkey"),
+            ca_key.as_os_str(),
+            s("-CAcreateserial"),
+            s("-days"),
+            s("2"),
+            s("-extfile"),
+            ext.as_os_str(),
+            s("-out"),
+            cert.as_os_str(),
+        ]);
+        let args = ["--tls".as_ref(), cert.as_os_str(), key.as_os_str()];
+        let gh = Self::start_with(&args, "https");
+        (gh, ca, dir)
+    }
+
+    /// With extra arguments (`--latency-ms N`, `--tls CERT KEY`).
+    pub fn start_with(args: &[&std::ffi::OsStr], scheme: &str) -> GitHub {
         let mut cmd = Command::new(deps().join("venv/bin/python"));
         cmd.arg(root().join("tests/support/github_standin.py"));
-        let (proc_, port) = spawn(cmd);
+        let (proc_, port) = spawn_with(cmd, args);
+        let host = if scheme == "https" {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
         let gh = GitHub {
             _proc: proc_,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://{host}:{port}"),
         };
         gh.setup(json!({
             "tokens": { GH_TOKEN: { "repos": "*" }, GH_READONLY: { "repos": "*", "write": false } },

@@ -9,7 +9,7 @@ GitHub cannot run here, so this checks what GitHub checks:
   * it keeps created_at/updated_at, answers 201 on create and 204 on update.
 
 Test-only control routes (under /_control/): setup, faults, the request log, the stored plaintexts.
-usage: python github_standin.py PORT_FILE [--tls CERT KEY]
+usage: python github_standin.py PORT_FILE [--tls CERT KEY] [--latency-ms N]
 """
 
 import base64
@@ -58,6 +58,7 @@ class State:
 
 
 S = State()
+LATENCY = 0.0  # seconds added to every API request (benchmarks)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -116,6 +117,10 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path.startswith("/_control/"):
             return self.control(method, path)
+        if path.startswith("/api/v3/"):  # the GitHub Enterprise Server prefix, as gh uses it
+            path = path[len("/api/v3"):]
+        if LATENCY:
+            time.sleep(LATENCY)
         with S.lock:
             S.log.append({"method": method, "path": path, "status": None, "time": time.time()})
             fault = None
@@ -308,6 +313,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self.body_json()
         if not isinstance(body, dict):
             return self.error(400, "Problems parsing JSON")
+        with S.lock:
+            S.log[-1]["fields"] = sorted(body)
+            S.log[-1]["content_type"] = self.headers.get("content-type")
         allowed = {"encrypted_value", "key_id"}
         required = {"encrypted_value", "key_id"}
         if scope[0] == "org":
@@ -358,7 +366,8 @@ class Handler(BaseHTTPRequestHandler):
                 "selected": selected,
                 "writes": (existing["writes"] + 1) if existing else 1,
             }
-        return self.reply(204 if existing else 201)
+        # GitHub answers 201 with an empty JSON object on create, 204 with no body on update.
+        return self.reply(204) if existing else self.reply(201, {})
 
     # --- control --------------------------------------------------------------------------
     def control(self, method, path):
@@ -403,7 +412,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    global LATENCY
     port_file = sys.argv[1]
+    if "--latency-ms" in sys.argv:
+        LATENCY = float(sys.argv[sys.argv.index("--latency-ms") + 1]) / 1000
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     if "--tls" in sys.argv:

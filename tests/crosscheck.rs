@@ -1,0 +1,108 @@
+//! The GitHub stand-in is cross-checked against GitHub's reference client: `gh secret set`
+//! writes through it (over HTTPS, as gh insists), and secret-rotator's requests have the same
+//! shape as gh's. The same run proves `--ca-file` (a private CA, as on GitHub Enterprise Server).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn gh_and_secret_rotator_write_the_same_way() {
+    let (gh, cert, _dir) = GitHub::start_tls();
+    let host = gh.url.trim_start_matches("https://").to_owned();
+    let home = tempfile::tempdir().unwrap();
+
+    let out = Command::new("gh")
+        .args([
+            "secret",
+            "set",
+            "FROM_GH",
+            "--body",
+            "value-set-by-gh",
+            "--repo",
+            REPO,
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", home.path())
+        .env("GH_HOST", &host)
+        .env("GH_ENTERPRISE_TOKEN", GH_TOKEN)
+        .env("SSL_CERT_FILE", &cert)
+        .env("GH_NO_UPDATE_NOTIFIER", "1")
+        .output()
+        .expect("gh (run scripts/test-deps.sh)");
+    assert!(
+        out.status.success(),
+        "gh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        gh.repo_secret(REPO, "FROM_GH").as_deref(),
+        Some("value-set-by-gh"),
+        "the stand-in opens gh's sealed box"
+    );
+
+    let oauth = OAuth::start();
+    let r1 = oauth.mint(BASIC_ID);
+    let mut inputs = oauth_inputs(&oauth.url, &gh, &r1);
+    inputs.retain(|(k, _)| *k != "GITHUB_API_URL");
+    let run = Bin::actions(&["rotate"])
+        .envs(inputs)
+        .env("INPUT_SECRET_NAME", "FROM_ROTATOR")
+        .env("GITHUB_API_URL", format!("{}/api/v3", gh.url))
+        .env("INPUT_CA_FILE", &cert)
+        .run();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let stored = gh.repo_secret(REPO, "FROM_ROTATOR").unwrap();
+    assert!(oauth.active(&stored));
+
+    let reqs = gh.requests();
+    let shape = |name: &str| -> Vec<(String, String, String)> {
+        reqs.iter()
+            .filter(|r| {
+                r["path"].as_str().unwrap().contains(name)
+                    || r["path"].as_str().unwrap().ends_with("public-key")
+            })
+            .filter(|r| r["method"] == "PUT")
+            .map(|r| {
+                (
+                    r["method"].to_string(),
+                    r["fields"].to_string(),
+                    r["content_type"].to_string(),
+                )
+            })
+            .collect()
+    };
+    let by_gh = shape("FROM_GH");
+    let by_us = shape("FROM_ROTATOR");
+    assert_eq!(by_gh.len(), 1);
+    assert_eq!(by_gh[0].1, by_us[0].1, "the same body fields as gh");
+    assert!(by_us[0].2.contains("application/json"));
+}
+
+#[test]
+fn an_unknown_ca_is_refused() {
+    let (gh, _cert, _dir) = GitHub::start_tls();
+    let run = Bin::actions(&["rotate"])
+        .envs(oauth_inputs("http://127.0.0.1:9", &gh, "r1-current-token"))
+        .run();
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        run.stderr
+    );
+    assert!(gh.requests().is_empty(), "no request got through TLS");
+    assert!(
+        !run.stderr.contains("retry"),
+        "a refused certificate is not retried: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("ca_file"),
+        "the error says how to fix it: {}",
+        run.stderr
+    );
+}
