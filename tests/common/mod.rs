@@ -467,3 +467,85 @@ pub fn age_decrypt(identity: &Path, file: &Path) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Prism serving GitHub's own OpenAPI description (the endpoints secret-rotator calls) as a
+/// validating mock: a request that breaks the schema gets 422, a response that breaks it 500.
+pub struct Prism {
+    child: Child,
+    pub url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prism {
+    pub fn start() -> Prism {
+        let deps = deps();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("github-secrets.json");
+        let key = Command::new(deps.join("venv/bin/python"))
+            .args(["-c", "import base64; from nacl.public import PrivateKey; print(base64.b64encode(bytes(PrivateKey.generate().public_key)).decode())"])
+            .output()
+            .unwrap();
+        let key = String::from_utf8(key.stdout).unwrap();
+        let out = Command::new(deps.join("venv/bin/python"))
+            .arg(root().join("tests/support/openapi_subset.py"))
+            .arg(
+                deps.join("node/node_modules/@octokit/openapi/generated/api.github.com.deref.json"),
+            )
+            .arg(&spec)
+            .arg(key.trim())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.path().join("prism.log");
+        let child = Command::new(deps.join("node/node_modules/.bin/prism"))
+            .args([
+                "mock",
+                "--errors",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .arg(&spec)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "prism did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Prism {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Everything Prism printed (its per-request validation log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
