@@ -16,7 +16,7 @@ use crate::config::plan::{
     GithubAuth, GithubScope, GithubSecret, GithubSettings, Visibility, GITHUB_MAX_SECRET_BYTES,
 };
 use crate::crypto::PublicKey;
-use crate::http::{Http, Response};
+use crate::http::{Attempted, Http, Response};
 use crate::log;
 use crate::secret::Secret;
 
@@ -29,7 +29,8 @@ pub struct GithubClient {
     keys: Mutex<HashMap<GithubScope, Cell<PublicKey>>>,
     tokens: Mutex<HashMap<String, Cell<Secret>>>,
     repo_ids: Mutex<HashMap<String, Cell<u64>>>,
-    writes: Semaphore,
+    /// Bounds requests in flight (`github.max_concurrency`), retries included.
+    in_flight: Semaphore,
 }
 
 fn cell<K: std::hash::Hash + Eq + Clone, T>(map: &Mutex<HashMap<K, Cell<T>>>, key: &K) -> Cell<T> {
@@ -71,15 +72,21 @@ struct AppClaims {
 impl GithubClient {
     /// A client for one run. Makes no request.
     pub fn new(http: Http, settings: GithubSettings) -> Self {
-        let writes = Semaphore::new(settings.max_concurrency);
+        let in_flight = Semaphore::new(settings.max_concurrency);
         GithubClient {
             http,
             settings,
             keys: Mutex::default(),
             tokens: Mutex::default(),
             repo_ids: Mutex::default(),
-            writes,
+            in_flight,
         }
+    }
+
+    /// Every GitHub request goes through here: at most `max_concurrency` in flight.
+    async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Attempted {
+        let _permit = self.in_flight.acquire().await;
+        self.http.send_idempotent(what, build).await
     }
 
     fn url(&self, segments: &[&str]) -> url::Url {
@@ -173,9 +180,7 @@ impl GithubClient {
             }
         };
         let url = self.url(&["app", "installations", &id.to_string(), "access_tokens"]);
-        let at = self
-            .http
-            .send_idempotent("GitHub App installation token", || {
+        let at = self.send("GitHub App installation token", || {
                 self.request(reqwest::Method::POST, url.clone(), &jwt)
             })
             .await;
@@ -203,8 +208,7 @@ impl GithubClient {
         what: &str,
     ) -> Result<Response, TargetError> {
         log::debug(&format!("GET {url}"));
-        self.http
-            .send_idempotent(what, || {
+        self.send(what, || {
                 self.request(reqwest::Method::GET, url.clone(), token)
             })
             .await
@@ -329,12 +333,8 @@ impl GithubTarget {
             }
         };
         let url = self.secret_url();
-        let _permit = self.client.writes.acquire().await;
         log::debug(&format!("PUT {url}"));
-        let at = self
-            .client
-            .http
-            .send_idempotent(&format!("write {}", self.describe()), || {
+        let at = self.client.send(&format!("write {}", self.describe()), || {
                 self.client
                     .request(reqwest::Method::PUT, url.clone(), &token)
                     .json(&body)

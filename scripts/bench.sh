@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): binary size, start-up, one rotation on loopback, and 50 GitHub targets
+# at 50 ms added latency next to a loop of 50 `gh secret set` against the same stand-in.
+# Prints a Markdown table. Needs what scripts/test-deps.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/test-deps.sh >/dev/null
+cargo build --release -q
+bin=$PWD/target/release/secret-rotator
+deps=$PWD/.test-deps
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+py() { "$deps/venv/bin/python" -c "$@"; }
+wait_port() { for _ in $(seq 200); do [ -s "$1" ] && return; sleep 0.05; done; echo "server did not start" >&2; exit 1; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+size=$(stat -c %s "$bin")
+
+# Start-up: --version, 50 runs.
+start=$(date +%s.%N); for _ in $(seq 50); do "$bin" --version >/dev/null; done; end=$(date +%s.%N)
+startup_ms=$(py "print(f'{($end-$start)/50*1000:.1f}')")
+
+# One rotation: real OAuth2 server + stand-in, 5 runs; wall time and peak RSS of the binary.
+cp tests/support/oauth_server.mjs "$deps/node/"
+node "$deps/node/oauth_server.mjs" "$work/oauth.port" >/dev/null 2>&1 & pids+=($!)
+"$deps/venv/bin/python" tests/support/github_standin.py "$work/gh.port" & pids+=($!)
+wait_port "$work/oauth.port"; wait_port "$work/gh.port"
+oauth="http://127.0.0.1:$(cat "$work/oauth.port")"; gh="http://127.0.0.1:$(cat "$work/gh.port")"
+curl -fsS -XPOST "$gh/_control/setup" -H 'content-type: application/json' -d '{"tokens":{"ghp_bench":{"repos":"*"}},"repos":{"acme/app":{}}}' >/dev/null
+: > "$work/one-ms.txt"; : > "$work/one-rss.txt"
+for _ in 1 2 3 4 5; do
+  rt=$(curl -fsS -XPOST "$oauth/_test/mint?client_id=ci-basic" | py 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+  env -i PATH="$PATH" GITHUB_API_URL="$gh" INPUT_PROVIDER=oauth2 INPUT_TARGET=github INPUT_REPOSITORY=acme/app \
+    INPUT_TOKEN_URL="$oauth/token" INPUT_CLIENT_ID=ci-basic INPUT_CLIENT_SECRET=basic-client-secret-0123456789 \
+    INPUT_REFRESH_TOKEN="$rt" INPUT_GITHUB_TOKEN=ghp_bench INPUT_SECRET_NAME=BENCH_TOKEN INPUT_LOG_LEVEL=error \
+    /usr/bin/time -f "%M" -a -o "$work/one-rss.txt" "$bin" rotate
+  # wall time in ms, measured on a second rotation (time's %e has 10 ms resolution)
+  rt=$(curl -fsS -XPOST "$oauth/_test/mint?client_id=ci-basic" | py 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+  s0=$(date +%s%N)
+  env -i PATH="$PATH" GITHUB_API_URL="$gh" INPUT_PROVIDER=oauth2 INPUT_TARGET=github INPUT_REPOSITORY=acme/app \
+    INPUT_TOKEN_URL="$oauth/token" INPUT_CLIENT_ID=ci-basic INPUT_CLIENT_SECRET=basic-client-secret-0123456789 \
+    INPUT_REFRESH_TOKEN="$rt" INPUT_GITHUB_TOKEN=ghp_bench INPUT_SECRET_NAME=BENCH_TOKEN INPUT_LOG_LEVEL=error "$bin" rotate
+  echo $(( ($(date +%s%N) - s0) / 1000000 )) >> "$work/one-ms.txt"
+done
+one_wall=$(median < "$work/one-ms.txt")
+one_rss=$(median < "$work/one-rss.txt")
+
+# 50 targets at 50 ms added latency per request, over HTTPS (gh requires it).
+d=$work/tls
+mkdir -p "$d"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$d/key.pem" -out "$d/leaf.csr" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$d/leaf.ext"
+openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/leaf.ext" -out "$d/cert.pem" 2>/dev/null
+"$deps/venv/bin/python" tests/support/github_standin.py "$work/slow.port" --tls "$d/cert.pem" "$d/key.pem" --latency-ms 50 & pids+=($!)
+wait_port "$work/slow.port"
+slow="https://localhost:$(cat "$work/slow.port")"
+repos=$(py 'import json; print(json.dumps({f"acme/r{i:02}": {} for i in range(1, 51)}))')
+curl -fsS --cacert "$d/ca.pem" -XPOST "$slow/_control/setup" -H 'content-type: application/json' -d "{\"tokens\":{\"ghp_bench\":{\"repos\":\"*\"}},\"repos\":$repos}" >/dev/null
+
+{
+  echo "github: { token: { env: GH_TOKEN }, api_url: $slow, max_concurrency: 4 }"
+  echo "rotations:"
+  echo "  - name: fifty"
+  echo "    provider: { type: oauth2, token_url: $oauth/token, client_id: ci-basic, client_secret: { env: CS }, refresh_token: { env: RT } }"
+  echo "    targets:"
+  for i in $(seq -w 1 50); do echo "      - github: { repository: acme/r$i, secret: BENCH_TOKEN }"; done
+} > "$work/fifty.yml"
+rt=$(curl -fsS -XPOST "$oauth/_test/mint?client_id=ci-basic" | py 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+env -i PATH="$PATH" GH_TOKEN=ghp_bench CS=basic-client-secret-0123456789 RT="$rt" INPUT_LOG_LEVEL=error \
+  /usr/bin/time -f "%e %M" -o "$work/fifty.txt" "$bin" rotate --config "$work/fifty.yml" --ca-file "$d/ca.pem"
+fifty_wall=$(awk '{print $1}' "$work/fifty.txt"); fifty_rss=$(awk '{print $2}' "$work/fifty.txt")
+
+host=${slow#https://}
+start=$(date +%s.%N)
+for i in $(seq -w 1 50); do
+  env -i PATH="$PATH" HOME="$work" GH_HOST="$host" GH_ENTERPRISE_TOKEN=ghp_bench SSL_CERT_FILE="$d/ca.pem" GH_NO_UPDATE_NOTIFIER=1 \
+    gh secret set BENCH_TOKEN --body "value-$i" --repo "acme/r$i" >/dev/null
+done
+end=$(date +%s.%N)
+gh_wall=$(py "print(f'{$end-$start:.2f}')")
+
+echo "| what | result |"
+echo "|---|---|"
+echo "| release binary size | $size bytes ($(py "print(f'{$size/1048576:.1f}')") MiB) |"
+echo "| \`--version\` start-up (mean of 50) | ${startup_ms} ms |"
+echo "| one rotation on loopback (median of 5): wall time | ${one_wall} ms |"
+echo "| one rotation on loopback (median of 5): peak RSS | ${one_rss} KiB |"
+echo "| 50 targets, 50 ms latency, at most 4 requests in flight (151 requests: 50 key GETs, 50 preflight PUTs, the refresh, 50 writes): wall, peak RSS | ${fifty_wall} s, ${fifty_rss} KiB |"
+echo "| 50 × \`gh secret set\` against the same stand-in (100 requests, serial) | ${gh_wall} s |"
