@@ -54,11 +54,7 @@ pub fn command() -> Command {
         let long = flag(spec.name);
         let arg = match spec.kind {
             Kind::Plain => {
-                let mut a = Arg::new(spec.name)
-                    .long(long)
-                    .value_name("VALUE")
-                    .help(spec.help)
-                    .global(true);
+                let mut a = Arg::new(spec.name).long(long).value_name("VALUE").help(spec.help).global(true);
                 if spec.name == "only" {
                     a = a.action(ArgAction::Append);
                 }
@@ -67,17 +63,9 @@ pub fn command() -> Command {
             Kind::Secret => Arg::new(format!("{}_file", spec.name))
                 .long(format!("{long}-file"))
                 .value_name("PATH")
-                .help(format!(
-                    "{} (read from this file; or INPUT_{})",
-                    spec.help,
-                    spec.name.to_ascii_uppercase()
-                ))
+                .help(format!("{} (read from this file; or INPUT_{})", spec.help, spec.name.to_ascii_uppercase()))
                 .global(true),
-            Kind::Bool => Arg::new(spec.name)
-                .long(long)
-                .action(ArgAction::SetTrue)
-                .help(spec.help)
-                .global(true),
+            Kind::Bool => Arg::new(spec.name).long(long).action(ArgAction::SetTrue).help(spec.help).global(true),
         };
         root = root.arg(arg);
     }
@@ -95,10 +83,7 @@ pub fn refuse_secret_flags(args: &[OsString]) -> Result<(), InputError> {
             continue;
         };
         let name = name.split('=').next().unwrap_or(name);
-        if let Some(spec) = INPUTS
-            .iter()
-            .find(|s| s.kind == Kind::Secret && flag(s.name) == name)
-        {
+        if let Some(spec) = INPUTS.iter().find(|s| s.kind == Kind::Secret && flag(s.name) == name) {
             return Err(InputError::new(
                 format!("--{name}"),
                 format!(
@@ -125,10 +110,7 @@ pub fn from_matches(m: &ArgMatches) -> Cli {
         match spec.kind {
             Kind::Plain if spec.name == "only" => {
                 if let Some(vals) = sub.get_many::<String>(spec.name) {
-                    only.extend(
-                        vals.flat_map(|v| v.split(',').map(|s| s.trim().to_owned()))
-                            .filter(|s| !s.is_empty()),
-                    );
+                    only.extend(vals.flat_map(|v| v.split(',').map(|s| s.trim().to_owned())).filter(|s| !s.is_empty()));
                 }
             }
             Kind::Plain => {
@@ -151,13 +133,7 @@ pub fn from_matches(m: &ArgMatches) -> Cli {
         }
     }
     let config = flags.remove("config").map(PathBuf::from);
-    Cli {
-        mode,
-        flags,
-        config,
-        only,
-        dry_run,
-    }
+    Cli { mode, flags, config, only, dry_run }
 }
 
 #[cfg(test)]
@@ -171,21 +147,13 @@ mod tests {
 
     #[test]
     fn secret_flags_are_refused_without_echo() {
-        let args: Vec<OsString> = [
-            "secret-rotator",
-            "rotate",
-            "--refresh-token=abc-secret-value",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        let args: Vec<OsString> =
+            ["secret-rotator", "rotate", "--refresh-token=abc-secret-value"].iter().map(OsString::from).collect();
         let e = refuse_secret_flags(&args).unwrap_err();
         assert!(!e.to_string().contains("abc-secret-value"));
         assert!(e.to_string().contains("INPUT_REFRESH_TOKEN"));
-        let ok: Vec<OsString> = ["secret-rotator", "rotate", "--refresh-token-file", "x"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let ok: Vec<OsString> =
+            ["secret-rotator", "rotate", "--refresh-token-file", "x"].iter().map(OsString::from).collect();
         assert!(refuse_secret_flags(&ok).is_ok());
     }
 
@@ -205,10 +173,7 @@ mod tests {
             .unwrap();
         let cli = from_matches(&m);
         assert_eq!(cli.mode, Mode::Check);
-        assert_eq!(
-            cli.flags.get("token_url").map(String::as_str),
-            Some("https://x")
-        );
+        assert_eq!(cli.flags.get("token_url").map(String::as_str), Some("https://x"));
         assert_eq!(cli.only, vec!["a", "b", "c"]);
     }
 }

@@ -23,49 +23,30 @@ impl PublicKey {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(key_b64.trim())
             .map_err(|_| "the public key is not base64".to_owned())?;
-        let key = crypto_box::PublicKey::from_slice(&bytes).map_err(|_| {
-            format!(
-                "the public key is {} bytes, not a 32-byte X25519 key",
-                bytes.len()
-            )
-        })?;
+        let key = crypto_box::PublicKey::from_slice(&bytes)
+            .map_err(|_| format!("the public key is {} bytes, not a 32-byte X25519 key", bytes.len()))?;
         if key_id.is_empty() {
             return Err("the public key has no key_id".to_owned());
         }
-        Ok(PublicKey {
-            key_id: key_id.to_owned(),
-            key,
-        })
+        Ok(PublicKey { key_id: key_id.to_owned(), key })
     }
 
     /// Seals `value` (an anonymous sealed box) and returns it base64-encoded, as GitHub expects.
     pub fn seal(&self, value: &Secret) -> Result<String, String> {
-        let sealed = self
-            .key
-            .seal(&mut OsRng, value.expose().as_bytes())
-            .map_err(|_| "sealing the value failed".to_owned())?;
+        let sealed =
+            self.key.seal(&mut OsRng, value.expose().as_bytes()).map_err(|_| "sealing the value failed".to_owned())?;
         Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
     }
 }
 
 /// Encrypts `value` to `recipient` and writes it to `secret-rotator-rescue-<name>.age` in
 /// `dir` (mode 0600), never overwriting an earlier rescue file. Returns the path.
-pub fn rescue(
-    dir: &Path,
-    name: &str,
-    recipient: &age::x25519::Recipient,
-    value: &Secret,
-) -> Result<PathBuf, String> {
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
-            .map_err(|e| format!("age: {e}"))?;
+pub fn rescue(dir: &Path, name: &str, recipient: &age::x25519::Recipient, value: &Secret) -> Result<PathBuf, String> {
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
+        .map_err(|e| format!("age: {e}"))?;
     let mut out = Vec::new();
-    let mut writer = encryptor
-        .wrap_output(&mut out)
-        .map_err(|e| format!("age: {e}"))?;
-    writer
-        .write_all(value.expose().as_bytes())
-        .map_err(|e| format!("age: {e}"))?;
+    let mut writer = encryptor.wrap_output(&mut out).map_err(|e| format!("age: {e}"))?;
+    writer.write_all(value.expose().as_bytes()).map_err(|e| format!("age: {e}"))?;
     writer.finish().map_err(|e| format!("age: {e}"))?;
 
     let stamp = jiff::Timestamp::now().as_second();
@@ -88,9 +69,7 @@ pub fn rescue(
             Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
         }
     };
-    file.write_all(&out)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    file.write_all(&out).and_then(|_| file.sync_all()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }
 
@@ -131,9 +110,7 @@ mod tests {
         assert!(PublicKey::from_base64("k", "not base64!").is_err());
         // GitHub's OpenAPI example key is 33 bytes
         let k33 = base64::engine::general_purpose::STANDARD.encode([1u8; 33]);
-        assert!(PublicKey::from_base64("k", &k33)
-            .unwrap_err()
-            .contains("33 bytes"));
+        assert!(PublicKey::from_base64("k", &k33).unwrap_err().contains("33 bytes"));
     }
 
     #[test]
@@ -151,10 +128,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&p1).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&p1).unwrap().permissions().mode() & 0o777, 0o600);
         }
     }
 }

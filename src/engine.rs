@@ -56,9 +56,7 @@ pub async fn run(plan: &Plan, ctx: &Context<'_>) -> Outcome {
     for r in &plan.rotations {
         let (report, access) = rotate_one(r, plan.dry_run, &factory, ctx).await;
         let level = match report.status {
-            RotationStatus::Rotated | RotationStatus::Skipped | RotationStatus::Planned => {
-                Level::Info
-            }
+            RotationStatus::Rotated | RotationStatus::Skipped | RotationStatus::Planned => Level::Info,
             _ => Level::Error,
         };
         let mut line = report.status.as_str().to_owned();
@@ -89,14 +87,8 @@ async fn rotate_one(
 ) -> (RotationReport, Option<Secret>) {
     let name = plan.name.as_str();
     let provider = providers::build(&plan.provider);
-    let targets: Vec<Planned> = plan
-        .targets
-        .iter()
-        .map(|t| Planned {
-            value: t.value,
-            target: factory.build(&t.location),
-        })
-        .collect();
+    let targets: Vec<Planned> =
+        plan.targets.iter().map(|t| Planned { value: t.value, target: factory.build(&t.location) }).collect();
     let mut rep = RotationReport {
         name: name.to_owned(),
         provider: provider.kind().to_owned(),
@@ -125,13 +117,7 @@ async fn rotate_one(
             Ok(true) => {
                 rep.status = RotationStatus::Skipped;
                 rep.error = None;
-                log::info_in(
-                    name,
-                    &format!(
-                        "every target was updated less than {} ago: skipped",
-                        human(min_age)
-                    ),
-                );
+                log::info_in(name, &format!("every target was updated less than {} ago: skipped", human(min_age)));
                 return (rep, None);
             }
             Ok(false) => {}
@@ -147,13 +133,7 @@ async fn rotate_one(
     let mut failures = Vec::new();
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(()) => {
-                rep.targets[i].status = if dry_run {
-                    TargetStatus::Planned
-                } else {
-                    TargetStatus::Skipped
-                }
-            }
+            Ok(()) => rep.targets[i].status = if dry_run { TargetStatus::Planned } else { TargetStatus::Skipped },
             Err(e) => {
                 rep.targets[i].status = TargetStatus::Failed;
                 rep.targets[i].error = Some(e.0.clone());
@@ -162,24 +142,17 @@ async fn rotate_one(
         }
     }
     if !failures.is_empty() {
-        rep.error = Some(format!(
-            "preflight failed, nothing was rotated: {}",
-            failures.join("; ")
-        ));
+        rep.error = Some(format!("preflight failed, nothing was rotated: {}", failures.join("; ")));
         return (rep, None);
     }
-    log::info_in(
-        name,
-        &format!("preflight: {} target(s) writable", targets.len()),
-    );
+    log::info_in(name, &format!("preflight: {} target(s) writable", targets.len()));
 
     if dry_run {
         rep.status = RotationStatus::Planned;
         return (rep, None);
     }
     if ctx.http.shutdown().requested() {
-        rep.error =
-            Some("interrupted before the upstream was contacted; nothing was rotated".into());
+        rep.error = Some("interrupted before the upstream was contacted; nothing was rotated".into());
         return (rep, None);
     }
 
@@ -202,37 +175,25 @@ async fn rotate_one(
         (ctx.mask)(a);
     }
     rep.new_fingerprint = Some(rotated.credential.fingerprint());
-    rep.expires_at = rotated.expires_at.map(|t| {
-        jiff::Timestamp::from_second(t.as_second())
-            .unwrap_or(t)
-            .to_string()
-    });
+    rep.expires_at = rotated.expires_at.map(|t| jiff::Timestamp::from_second(t.as_second()).unwrap_or(t).to_string());
     if rotated.changed {
-        log::info_in(
-            name,
-            &format!(
-                "rotated: {} -> {}",
-                rep.old_fingerprint,
-                rotated.credential.fingerprint()
-            ),
-        );
+        log::info_in(name, &format!("rotated: {} -> {}", rep.old_fingerprint, rotated.credential.fingerprint()));
     } else {
-        log::info_in(
-            name,
-            "the provider issued no new refresh token: the current one stays valid",
-        );
+        log::info_in(name, "the provider issued no new refresh token: the current one stays valid");
     }
 
     // 4. Verify. The old credential is already spent, so a failure here still writes the new one.
     let verify_error = match (&plan.verify_url, &rotated.access_token) {
         (Some(url), Some(token)) => verify(ctx.http, url, token).await.err(),
-        (Some(_), None) => {
-            Some("verify_url is set but the provider issued no access token".to_owned())
-        }
+        (Some(_), None) => Some("verify_url is set but the provider issued no access token".to_owned()),
         _ => None,
     };
     if let Some(e) = &verify_error {
-        log::log(Level::Error, Some(name), &format!("verification failed: {e}; writing the new credential anyway, the old one is no longer valid"));
+        log::log(
+            Level::Error,
+            Some(name),
+            &format!("verification failed: {e}; writing the new credential anyway, the old one is no longer valid"),
+        );
     }
 
     // 5. Write.
@@ -262,27 +223,17 @@ async fn rotate_one(
 
     // 6. Rescue and status.
     if failed.is_empty() {
-        rep.status = if verify_error.is_some() {
-            RotationStatus::Failed
-        } else {
-            RotationStatus::Rotated
-        };
-        rep.error = verify_error
-            .map(|e| format!("verification failed: {e}; the new credential was stored anyway"));
+        rep.status = if verify_error.is_some() { RotationStatus::Failed } else { RotationStatus::Rotated };
+        rep.error = verify_error.map(|e| format!("verification failed: {e}; the new credential was stored anyway"));
     } else if rotated.changed {
         rep.status = RotationStatus::Critical;
         let stored: Vec<&str> = rep
             .targets
             .iter()
-            .filter(|t| {
-                t.status == TargetStatus::Written && t.value == ValueKind::Credential.as_str()
-            })
+            .filter(|t| t.status == TargetStatus::Written && t.value == ValueKind::Credential.as_str())
             .map(|t| t.target.as_str())
             .collect();
-        let mut msg = format!(
-            "the new credential could not be stored in every target: {}",
-            failed.join("; ")
-        );
+        let mut msg = format!("the new credential could not be stored in every target: {}", failed.join("; "));
         if credential_lost {
             match &plan.rescue {
                 Some(recipient) => match crate::crypto::rescue(&ctx.rescue_dir, name, recipient, &rotated.credential) {
@@ -302,10 +253,7 @@ async fn rotate_one(
                 None => {}
             }
             if !stored.is_empty() {
-                msg.push_str(&format!(
-                    ". The new credential is stored in: {}",
-                    stored.join(", ")
-                ));
+                msg.push_str(&format!(". The new credential is stored in: {}", stored.join(", ")));
             }
         }
         rep.error = Some(msg);
@@ -326,8 +274,7 @@ async fn fresh(targets: &[Planned], min_age: Duration) -> Result<bool, TargetErr
         match t.target.updated_at().await? {
             Some(at)
                 if now.duration_since(at)
-                    < jiff::SignedDuration::try_from(min_age)
-                        .unwrap_or(jiff::SignedDuration::MAX) => {}
+                    < jiff::SignedDuration::try_from(min_age).unwrap_or(jiff::SignedDuration::MAX) => {}
             _ => return Ok(false),
         }
     }
@@ -346,12 +293,7 @@ async fn preflight(targets: &[Planned], current: &Secret) -> Vec<Result<(), Targ
     while let Some(joined) = set.join_next().await {
         match joined {
             Ok((i, r)) => out[i] = r,
-            Err(e) => {
-                return out
-                    .into_iter()
-                    .map(|_| Err(TargetError(format!("internal error: {e}"))))
-                    .collect()
-            }
+            Err(e) => return out.into_iter().map(|_| Err(TargetError(format!("internal error: {e}")))).collect(),
         }
     }
     out
@@ -402,11 +344,7 @@ async fn write_all(targets: &[Planned], rotated: &Rotated) -> Vec<WriteResult> {
 
 /// GET `url` with the new access token; any 2xx passes.
 async fn verify(http: &Http, url: &url::Url, token: &Secret) -> Result<(), String> {
-    let at = http
-        .send_idempotent("verify", || {
-            http.client().get(url.clone()).bearer_auth(token.expose())
-        })
-        .await;
+    let at = http.send_idempotent("verify", || http.client().get(url.clone()).bearer_auth(token.expose())).await;
     match at.result {
         Ok(r) if r.status.is_success() => Ok(()),
         Ok(r) => Err(format!("{url} answered HTTP {}", r.status.as_u16())),

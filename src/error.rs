@@ -56,10 +56,7 @@ pub struct InputError {
 impl InputError {
     /// A new error for `input`.
     pub fn new(input: impl Into<String>, message: impl Into<String>) -> Self {
-        InputError {
-            input: input.into(),
-            message: message.into(),
-        }
+        InputError { input: input.into(), message: message.into() }
     }
 }
 
@@ -77,13 +74,7 @@ mod tests {
 
     #[test]
     fn severity_order_is_critical_rejected_failed_badinput_ok() {
-        let order = [
-            Exit::Ok,
-            Exit::BadInput,
-            Exit::Failed,
-            Exit::Rejected,
-            Exit::Critical,
-        ];
+        let order = [Exit::Ok, Exit::BadInput, Exit::Failed, Exit::Rejected, Exit::Critical];
         for (i, a) in order.iter().enumerate() {
             for (j, b) in order.iter().enumerate() {
                 let expect = if i >= j { *a } else { *b };

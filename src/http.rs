@@ -122,16 +122,9 @@ pub struct Http {
 impl Http {
     /// Builds the client. `ca_pem` adds CA certificates to the system's (`SSL_CERT_FILE` is
     /// honoured by the platform verifier).
-    pub fn new(
-        timeout: Duration,
-        ca_pem: Option<&[u8]>,
-        shutdown: Shutdown,
-    ) -> Result<Http, String> {
+    pub fn new(timeout: Duration, ca_pem: Option<&[u8]>, shutdown: Shutdown) -> Result<Http, String> {
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let same_origin = attempt
-                .previous()
-                .last()
-                .is_some_and(|prev| prev.origin() == attempt.url().origin());
+            let same_origin = attempt.previous().last().is_some_and(|prev| prev.origin() == attempt.url().origin());
             if attempt.previous().len() >= 5 || !same_origin {
                 // Not followed: the 3xx comes back as the response, and no header travels on.
                 attempt.stop()
@@ -146,18 +139,13 @@ impl Http {
             .redirect(redirects)
             .pool_idle_timeout(Duration::from_secs(30));
         if let Some(pem) = ca_pem {
-            let certs =
-                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA file: {e}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA file: {e}"))?;
             builder = builder.tls_certs_merge(certs);
         }
-        let client = builder.build().map_err(|e| {
-            format!("cannot set up HTTPS (is a CA bundle installed? set SSL_CERT_FILE): {e}")
-        })?;
-        Ok(Http {
-            client,
-            timeout,
-            shutdown,
-        })
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot set up HTTPS (is a CA bundle installed? set SSL_CERT_FILE): {e}"))?;
+        Ok(Http { client, timeout, shutdown })
     }
 
     /// The underlying client, to start a request.
@@ -188,21 +176,13 @@ impl Http {
                 Err(e) => return Err(self.classify(&e)),
             }
         }
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+        Ok(Response { status, headers, body })
     }
 
     /// Sends a request that is safe to repeat (a PUT of the same value, a GET), retrying
     /// transport failures, 5xx, 429 and GitHub's rate-limit 403s with backoff and jitter,
     /// honouring `Retry-After` and `x-ratelimit-reset`. A termination signal stops the retries.
-    pub async fn send_idempotent(
-        &self,
-        what: &str,
-        build: impl Fn() -> RequestBuilder,
-    ) -> Attempted {
+    pub async fn send_idempotent(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Attempted {
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -269,20 +249,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// How long to wait before retrying this response, or `None` when it is final.
 pub fn retry_delay(r: &Response, attempt: u32) -> Option<Duration> {
     let status = r.status.as_u16();
-    let retry_after = r
-        .headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
+    let retry_after = r.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
     let remaining = header_u64(&r.headers, "x-ratelimit-remaining");
     let reset = header_u64(&r.headers, "x-ratelimit-reset");
     let rate_limited = status == 429
         || (status == 403
             && (retry_after.is_some()
                 || remaining == Some(0)
-                || String::from_utf8_lossy(&r.body)
-                    .to_ascii_lowercase()
-                    .contains("rate limit")));
+                || String::from_utf8_lossy(&r.body).to_ascii_lowercase().contains("rate limit")));
     if rate_limited {
         if let Some(d) = retry_after {
             return Some(d);
@@ -294,11 +268,7 @@ pub fn retry_delay(r: &Response, attempt: u32) -> Option<Duration> {
             }
         }
         // GitHub: a secondary rate limit without a header asks for at least a minute.
-        return Some(if status == 403 {
-            Duration::from_secs(60)
-        } else {
-            backoff(attempt)
-        });
+        return Some(if status == 403 { Duration::from_secs(60) } else { backoff(attempt) });
     }
     match status {
         500 | 502 | 503 | 504 => Some(retry_after.unwrap_or_else(|| backoff(attempt))),
@@ -324,9 +294,7 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 
 /// Exponential backoff with jitter: half the step fixed, half random.
 pub fn backoff(attempt: u32) -> Duration {
-    let step = BASE_DELAY
-        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
-        .min(MAX_BACKOFF);
+    let step = BASE_DELAY.saturating_mul(1 << attempt.saturating_sub(1).min(6)).min(MAX_BACKOFF);
     let half = step / 2;
     let jitter = half.mul_f64(random_unit());
     half + jitter
@@ -358,35 +326,20 @@ mod tests {
     #[test]
     fn retry_after_seconds_and_dates() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
     fn which_responses_are_retried() {
+        assert_eq!(retry_delay(&resp(429, &[("retry-after", "3")], ""), 1), Some(Duration::from_secs(3)));
+        assert_eq!(retry_delay(&resp(403, &[("retry-after", "2")], ""), 1), Some(Duration::from_secs(2)));
         assert_eq!(
-            retry_delay(&resp(429, &[("retry-after", "3")], ""), 1),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            retry_delay(&resp(403, &[("retry-after", "2")], ""), 1),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            retry_delay(
-                &resp(403, &[], "You have exceeded a secondary rate limit"),
-                1
-            ),
+            retry_delay(&resp(403, &[], "You have exceeded a secondary rate limit"), 1),
             Some(Duration::from_secs(60))
         );
         assert!(retry_delay(&resp(503, &[], ""), 1).is_some());
-        assert_eq!(
-            retry_delay(&resp(403, &[], "Resource not accessible by integration"), 1),
-            None
-        );
+        assert_eq!(retry_delay(&resp(403, &[], "Resource not accessible by integration"), 1), None);
         assert_eq!(retry_delay(&resp(404, &[], ""), 1), None);
         assert_eq!(retry_delay(&resp(422, &[], ""), 1), None);
         assert_eq!(retry_delay(&resp(201, &[], ""), 1), None);
@@ -395,22 +348,9 @@ mod tests {
     #[test]
     fn rate_limit_reset_is_waited_for() {
         let reset = (jiff::Timestamp::now().as_second() + 5).to_string();
-        let d = retry_delay(
-            &resp(
-                403,
-                &[
-                    ("x-ratelimit-remaining", "0"),
-                    ("x-ratelimit-reset", &reset),
-                ],
-                "",
-            ),
-            1,
-        )
-        .unwrap();
-        assert!(
-            d >= Duration::from_secs(4) && d <= Duration::from_secs(7),
-            "{d:?}"
-        );
+        let d =
+            retry_delay(&resp(403, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)], ""), 1).unwrap();
+        assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(7), "{d:?}");
     }
 
     #[test]

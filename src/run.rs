@@ -35,10 +35,7 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
         "json" => Format::Json,
         other => {
             return bad_input(
-                &InputError::new(
-                    "input log_format",
-                    format!("`{other}` is not valid: use text or json"),
-                ),
+                &InputError::new("input log_format", format!("`{other}` is not valid: use text or json")),
                 &env,
             )
         }
@@ -48,10 +45,7 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
             Some(l) => l,
             None => {
                 return bad_input(
-                    &InputError::new(
-                        "input log_level",
-                        format!("`{l}` is not valid: use error, warn, info or debug"),
-                    ),
+                    &InputError::new("input log_level", format!("`{l}` is not valid: use error, warn, info or debug")),
                     &env,
                 )
             }
@@ -72,16 +66,13 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
     };
     let report_path = match inputs.get("report") {
         Some(p) => Some(PathBuf::from(p)),
-        None if env.is_true("GITHUB_ACTIONS") => env
-            .get("RUNNER_TEMP")
-            .map(|t| PathBuf::from(t).join("secret-rotator-report.json")),
+        None if env.is_true("GITHUB_ACTIONS") => {
+            env.get("RUNNER_TEMP").map(|t| PathBuf::from(t).join("secret-rotator-report.json"))
+        }
         None => None,
     };
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             log::error(&format!("cannot start the async runtime: {e}"));
@@ -102,20 +93,13 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
             }
         };
         let rescue_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let ctx = engine::Context {
-            http: &http,
-            mask: &mask,
-            rescue_dir,
-        };
+        let ctx = engine::Context { http: &http, mask: &mask, rescue_dir };
         let outcome = engine::run(&plan, &ctx).await;
         let exit = outcome.report.exit();
 
         if let Some(path) = &report_path {
             if let Err(e) = report::write_json(path, &outcome.report) {
-                log::error(&format!(
-                    "cannot write the report to {}: {e}",
-                    path.display()
-                ));
+                log::error(&format!("cannot write the report to {}: {e}", path.display()));
             }
         }
         if in_actions {
@@ -126,33 +110,13 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
     })
 }
 
-fn write_actions_outputs(
-    env: &Env,
-    outcome: &engine::Outcome,
-    report_path: Option<&std::path::Path>,
-) {
-    let rotated = outcome
-        .report
-        .rotations
-        .iter()
-        .any(|r| r.status == report::RotationStatus::Rotated);
+fn write_actions_outputs(env: &Env, outcome: &engine::Outcome, report_path: Option<&std::path::Path>) {
+    let rotated = outcome.report.rotations.iter().any(|r| r.status == report::RotationStatus::Rotated);
     if let Some(out) = env.get("GITHUB_OUTPUT") {
         let single = outcome.report.rotations.len() == 1;
-        let access = if single {
-            outcome.access_tokens[0]
-                .as_ref()
-                .map(|s| s.expose().to_owned())
-        } else {
-            None
-        };
-        let expires = if single {
-            outcome.report.rotations[0].expires_at.clone()
-        } else {
-            None
-        };
-        let report = report_path
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+        let access = if single { outcome.access_tokens[0].as_ref().map(|s| s.expose().to_owned()) } else { None };
+        let expires = if single { outcome.report.rotations[0].expires_at.clone() } else { None };
+        let report = report_path.map(|p| p.display().to_string()).unwrap_or_default();
         let access = zeroize::Zeroizing::new(access.unwrap_or_default());
         let pairs = [
             ("rotated", if rotated { "true" } else { "false" }),
@@ -165,10 +129,7 @@ fn write_actions_outputs(
         }
     }
     if let Some(summary) = env.get("GITHUB_STEP_SUMMARY") {
-        if let Err(e) = actions::append(
-            std::path::Path::new(summary),
-            &actions::summary(&outcome.report),
-        ) {
+        if let Err(e) = actions::append(std::path::Path::new(summary), &actions::summary(&outcome.report)) {
             log::error(&format!("cannot write the step summary: {e}"));
         }
     }
@@ -181,10 +142,12 @@ fn bad_input(e: &InputError, env: &Env) -> Exit {
     if env.is_true("GITHUB_ACTIONS") {
         println!(
             "::error title=secret-rotator::{}",
-            line.replace('%', "%25")
-                .replace('\r', "%0D")
-                .replace('\n', "%0A")
+            line.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
         );
+        // `rotated` is set on every outcome, so a later step can branch on it.
+        if let Some(out) = env.get("GITHUB_OUTPUT") {
+            let _ = actions::write_outputs(std::path::Path::new(out), &[("rotated", "false")]);
+        }
     }
     Exit::BadInput
 }
@@ -193,19 +156,14 @@ fn spawn_signal_listener(trigger: tokio::sync::watch::Sender<bool>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             return;
         };
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        log::warn(&format!(
-            "{name} received: finishing the writes in flight, then rescuing anything unstored"
-        ));
+        log::warn(&format!("{name} received: finishing the writes in flight, then rescuing anything unstored"));
         let _ = trigger.send(true);
         // Further signals are absorbed: the run ends as soon as its values are safe.
         loop {

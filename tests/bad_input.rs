@@ -16,14 +16,7 @@ struct Case {
 }
 
 fn case(name: &'static str, names: &'static str) -> Case {
-    Case {
-        name,
-        args: vec!["rotate"],
-        set: vec![],
-        unset: vec![],
-        config: None,
-        names,
-    }
+    Case { name, args: vec!["rotate"], set: vec![], unset: vec![], config: None, names }
 }
 
 impl Case {
@@ -156,50 +149,19 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
             bin = bin.env(k, v);
         }
         let run = bin.run();
-        assert_eq!(
-            run.code, 2,
-            "{}: exit {} stderr: {}",
-            c.name, run.code, run.stderr
-        );
+        assert_eq!(run.code, 2, "{}: exit {} stderr: {}", c.name, run.code, run.stderr);
         let lines: Vec<&str> = run.stderr.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "{}: one line expected: {}",
-            c.name,
-            run.stderr
-        );
+        assert_eq!(lines.len(), 1, "{}: one line expected: {}", c.name, run.stderr);
         let line = lines[0];
-        assert!(
-            line.starts_with("secret-rotator: error: "),
-            "{}: {line}",
-            c.name
-        );
-        assert!(
-            line.contains(c.names),
-            "{}: `{line}` does not name `{}`",
-            c.name,
-            c.names
-        );
-        assert!(
-            !line.contains("should-never-be-echoed") && !line.contains("sup3r-s3cret"),
-            "{}: {line}",
-            c.name
-        );
-        assert!(
-            run.stdout.starts_with("::error title=secret-rotator::"),
-            "{}: annotation: {}",
-            c.name,
-            run.stdout
-        );
+        assert!(line.starts_with("secret-rotator: error: "), "{}: {line}", c.name);
+        assert!(line.contains(c.names), "{}: `{line}` does not name `{}`", c.name, c.names);
+        assert!(!line.contains("should-never-be-echoed") && !line.contains("sup3r-s3cret"), "{}: {line}", c.name);
+        assert!(run.stdout.starts_with("::error title=secret-rotator::"), "{}: annotation: {}", c.name, run.stdout);
+        assert_eq!(run.file("output"), "rotated=false\n", "{}: rotated is set on failure too", c.name);
         let line = line.replace(&dir.display().to_string(), "<tmp>");
         snapshot.push_str(&format!("{}\n  {}\n", c.name, line));
     }
-    assert!(
-        gh.requests().is_empty(),
-        "bad input contacted a server: {:?}",
-        gh.requests()
-    );
+    assert!(gh.requests().is_empty(), "bad input contacted a server: {:?}", gh.requests());
     insta::assert_snapshot!(snapshot);
 }
 
@@ -212,8 +174,5 @@ fn cli_usage_errors_exit_2() {
     assert_eq!(run.code, 2, "no subcommand prints usage and exits 2");
     let run = Bin::new(&["--version"]).run();
     assert_eq!(run.code, 0);
-    assert_eq!(
-        run.stdout.trim(),
-        format!("secret-rotator {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(run.stdout.trim(), format!("secret-rotator {}", env!("CARGO_PKG_VERSION")));
 }

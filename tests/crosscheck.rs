@@ -15,15 +15,7 @@ fn gh_and_secret_rotator_write_the_same_way() {
     let home = tempfile::tempdir().unwrap();
 
     let out = Command::new("gh")
-        .args([
-            "secret",
-            "set",
-            "FROM_GH",
-            "--body",
-            "value-set-by-gh",
-            "--repo",
-            REPO,
-        ])
+        .args(["secret", "set", "FROM_GH", "--body", "value-set-by-gh", "--repo", REPO])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap())
         .env("HOME", home.path())
@@ -33,11 +25,7 @@ fn gh_and_secret_rotator_write_the_same_way() {
         .env("GH_NO_UPDATE_NOTIFIER", "1")
         .output()
         .expect("gh (run scripts/test-deps.sh)");
-    assert!(
-        out.status.success(),
-        "gh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "gh: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         gh.repo_secret(REPO, "FROM_GH").as_deref(),
         Some("value-set-by-gh"),
@@ -62,17 +50,10 @@ fn gh_and_secret_rotator_write_the_same_way() {
     let shape = |name: &str| -> Vec<(String, String, String)> {
         reqs.iter()
             .filter(|r| {
-                r["path"].as_str().unwrap().contains(name)
-                    || r["path"].as_str().unwrap().ends_with("public-key")
+                r["path"].as_str().unwrap().contains(name) || r["path"].as_str().unwrap().ends_with("public-key")
             })
             .filter(|r| r["method"] == "PUT")
-            .map(|r| {
-                (
-                    r["method"].to_string(),
-                    r["fields"].to_string(),
-                    r["content_type"].to_string(),
-                )
-            })
+            .map(|r| (r["method"].to_string(), r["fields"].to_string(), r["content_type"].to_string()))
             .collect()
     };
     let by_gh = shape("FROM_GH");
@@ -85,24 +66,10 @@ fn gh_and_secret_rotator_write_the_same_way() {
 #[test]
 fn an_unknown_ca_is_refused() {
     let (gh, _cert, _dir) = GitHub::start_tls();
-    let run = Bin::actions(&["rotate"])
-        .envs(oauth_inputs("http://127.0.0.1:9", &gh, "r1-current-token"))
-        .run();
+    let run = Bin::actions(&["rotate"]).envs(oauth_inputs("http://127.0.0.1:9", &gh, "r1-current-token")).run();
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
-    assert!(
-        run.stderr.to_lowercase().contains("certificate"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.to_lowercase().contains("certificate"), "{}", run.stderr);
     assert!(gh.requests().is_empty(), "no request got through TLS");
-    assert!(
-        !run.stderr.contains("retry"),
-        "a refused certificate is not retried: {}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("ca_file"),
-        "the error says how to fix it: {}",
-        run.stderr
-    );
+    assert!(!run.stderr.contains("retry"), "a refused certificate is not retried: {}", run.stderr);
+    assert!(run.stderr.contains("ca_file"), "the error says how to fix it: {}", run.stderr);
 }

@@ -9,9 +9,7 @@ use common::*;
 use serde_json::json;
 
 fn single_write_only(gh: &GitHub, value: &str) {
-    let meta = gh
-        .secret_meta(&json!(["repo", REPO]), "OAUTH_REFRESH_TOKEN")
-        .unwrap();
+    let meta = gh.secret_meta(&json!(["repo", REPO]), "OAUTH_REFRESH_TOKEN").unwrap();
     assert_eq!(meta["value"], value, "the target holds the current value");
     assert_eq!(meta["writes"], 1, "only the preflight wrote");
 }
@@ -41,6 +39,11 @@ fn token_endpoint_faults_exit_1_and_store_nothing_new() {
             "HTTP 429",
         ),
         (
+            "huge body",
+            json!({ "method": "POST", "path": "^/oauth/token$", "count": 1, "status": 200, "raw": "x".repeat(2 << 20) }),
+            "larger than",
+        ),
+        (
             "timeout",
             json!({ "method": "POST", "path": "^/oauth/token$", "count": 1, "delay": 3, "status": 200, "body": {} }),
             "timed out",
@@ -60,11 +63,7 @@ fn token_endpoint_faults_exit_1_and_store_nothing_new() {
             .run();
         assert_eq!(run.code, 1, "{name}: stderr: {}", run.stderr);
         assert!(run.stderr.contains(expect), "{name}: {}", run.stderr);
-        let posts = gh
-            .requests()
-            .iter()
-            .filter(|r| r["path"] == "/oauth/token")
-            .count();
+        let posts = gh.requests().iter().filter(|r| r["path"] == "/oauth/token").count();
         assert_eq!(posts, 1, "{name}: the rotate request is sent once");
         single_write_only(&gh, &current);
         assert_eq!(run.report()["rotations"][0]["status"], "failed");
@@ -77,31 +76,14 @@ fn token_endpoint_faults_exit_1_and_store_nothing_new() {
 fn an_unreachable_token_endpoint_is_retried_and_the_token_kept() {
     let gh = GitHub::start();
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut inputs = oauth_inputs("", &gh, "r1-current-token");
     inputs.retain(|(k, _)| *k != "INPUT_TOKEN_URL");
-    let run = Bin::actions(&["rotate"])
-        .envs(inputs)
-        .env("INPUT_TOKEN_URL", format!("http://127.0.0.1:{port}/token"))
-        .run();
+    let run =
+        Bin::actions(&["rotate"]).envs(inputs).env("INPUT_TOKEN_URL", format!("http://127.0.0.1:{port}/token")).run();
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
-    assert!(
-        run.stderr.contains("the refresh token was not used"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        run.stderr
-            .matches("never received the request, retrying")
-            .count(),
-        2,
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("the refresh token was not used"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("never received the request, retrying").count(), 2, "{}", run.stderr);
 }
 
 #[test]
@@ -113,9 +95,7 @@ fn rate_limited_writes_are_retried_as_github_asks() {
         "body": { "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again." },
         "headers": { "retry-after": "1" } }));
     gh.fault(json!({ "method": "PUT", "path": "/secrets/OAUTH_REFRESH_TOKEN$", "after": 1, "count": 1, "status": 429, "headers": { "retry-after": "0" } }));
-    let run = Bin::actions(&["rotate"])
-        .envs(oauth_inputs(&oauth.url, &gh, &r1))
-        .run();
+    let run = Bin::actions(&["rotate"]).envs(oauth_inputs(&oauth.url, &gh, &r1)).run();
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let rot = &run.report()["rotations"][0];
     assert_eq!(rot["targets"][0]["attempts"], 3, "{}", run.stderr);
@@ -132,47 +112,21 @@ fn sigterm_during_writes_rescues_the_new_token() {
     gh.fault(json!({ "method": "PUT", "path": "/secrets/OAUTH_REFRESH_TOKEN$", "after": 1, "count": 100, "status": 503, "headers": { "retry-after": "30" } }));
     let bin = Bin::actions(&["rotate"]);
     let (key, recipient) = age_key(bin.dir());
-    let (child, dir) = bin
-        .envs(oauth_inputs(&oauth.url, &gh, &r1))
-        .env("INPUT_RESCUE_RECIPIENT", &recipient)
-        .spawn();
+    let (child, dir) = bin.envs(oauth_inputs(&oauth.url, &gh, &r1)).env("INPUT_RESCUE_RECIPIENT", &recipient).spawn();
     let start = Instant::now();
-    while !gh
-        .requests()
-        .iter()
-        .any(|r| r["method"] == "PUT" && r["status"] == 503)
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the write never happened"
-        );
+    while !gh.requests().iter().any(|r| r["method"] == "PUT" && r["status"] == 503) {
+        assert!(start.elapsed() < Duration::from_secs(20), "the write never happened");
         std::thread::sleep(Duration::from_millis(50));
     }
     let killed = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert!(
-        killed.elapsed() < Duration::from_secs(10),
-        "the run ended promptly after SIGTERM"
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rescue = dir
-        .path()
-        .join("secret-rotator-rescue-oauth-refresh-token.age");
+    assert!(killed.elapsed() < Duration::from_secs(10), "the run ended promptly after SIGTERM");
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let rescue = dir.path().join("secret-rotator-rescue-oauth-refresh-token.age");
     let rescued = age_decrypt(&key, &rescue);
-    assert!(
-        oauth.active(&rescued),
-        "the rescued value is the live refresh token"
-    );
+    assert!(oauth.active(&rescued), "the rescued value is the live refresh token");
     assert!(!oauth.active(&r1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SIGTERM received"), "{stderr}");
@@ -195,34 +149,15 @@ fn no_value_is_ever_printed_at_the_most_verbose_level() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let r2 = gh.repo_secret(REPO, "OAUTH_REFRESH_TOKEN").unwrap();
     let access = gh.repo_secret(REPO, "OAUTH_ACCESS_TOKEN").unwrap();
-    assert!(
-        run.stderr.lines().count() >= 5,
-        "debug logging is on: {}",
-        run.stderr
-    );
+    assert!(run.stderr.lines().count() >= 5, "debug logging is on: {}", run.stderr);
     for line in run.stderr.lines() {
-        serde_json::from_str::<serde_json::Value>(line)
-            .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
     }
-    let values = [
-        r1.as_str(),
-        r2.as_str(),
-        access.as_str(),
-        BASIC_SECRET,
-        GH_TOKEN,
-    ];
-    let stdout_rest: String = run
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with("::add-mask::"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let outputs_rest: String = run
-        .file("output")
-        .lines()
-        .filter(|l| !l.starts_with("access_token="))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let values = [r1.as_str(), r2.as_str(), access.as_str(), BASIC_SECRET, GH_TOKEN];
+    let stdout_rest: String =
+        run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    let outputs_rest: String =
+        run.file("output").lines().filter(|l| !l.starts_with("access_token=")).collect::<Vec<_>>().join("\n");
     let places = [
         ("stdout", stdout_rest),
         ("stderr", run.stderr.clone()),
@@ -236,13 +171,32 @@ fn no_value_is_ever_printed_at_the_most_verbose_level() {
             assert!(!text.contains(v), "a secret value leaked into {place}");
         }
     }
-    let masks: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("::add-mask::"))
-        .collect();
-    assert_eq!(
-        masks,
-        vec![format!("::add-mask::{r2}"), format!("::add-mask::{access}")]
-    );
+    let masks: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("::add-mask::")).collect();
+    assert_eq!(masks, vec![format!("::add-mask::{r2}"), format!("::add-mask::{access}")]);
+}
+
+#[test]
+fn redirects_are_followed_only_within_the_same_origin() {
+    let oauth = OAuth::start();
+    let gh = GitHub::start();
+    let elsewhere = GitHub::start();
+    let r1 = oauth.mint(BASIC_ID);
+    let key_path = "/repos/acme/app/actions/secrets/public-key";
+    let redirect = |to: &GitHub| {
+        json!({ "method": "GET", "path": key_path, "count": 1, "status": 307,
+                "headers": { "location": format!("{}{key_path}", to.url) } })
+    };
+
+    // Same origin: followed.
+    gh.fault(redirect(&gh));
+    let run = Bin::actions(&["check"]).envs(oauth_inputs(&oauth.url, &gh, &r1)).run();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+
+    // Another origin: not followed, so the token never travels there.
+    gh.fault(redirect(&elsewhere));
+    let run = Bin::actions(&["rotate"]).envs(oauth_inputs(&oauth.url, &gh, &r1)).run();
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("HTTP 307"), "{}", run.stderr);
+    assert!(elsewhere.requests().is_empty(), "nothing reached the other host");
+    assert!(oauth.active(&r1));
 }

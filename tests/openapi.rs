@@ -39,24 +39,14 @@ fn every_github_request_matches_the_openapi_description() {
     let variants: Vec<(&str, Vec<(&str, &str)>)> = vec![
         (
             "repository secret, access token, min_age",
-            vec![
-                ("INPUT_ACCESS_TOKEN_SECRET_NAME", "OAUTH_ACCESS_TOKEN"),
-                ("INPUT_MIN_AGE", "20h"),
-            ],
+            vec![("INPUT_ACCESS_TOKEN_SECRET_NAME", "OAUTH_ACCESS_TOKEN"), ("INPUT_MIN_AGE", "20h")],
         ),
         ("environment secret", vec![("INPUT_ENVIRONMENT", "prod")]),
         (
             "organization secret, selected repositories",
-            vec![
-                ("INPUT_ORG", "acme"),
-                ("INPUT_VISIBILITY", "selected"),
-                ("INPUT_SELECTED_REPOSITORIES", "app,api"),
-            ],
+            vec![("INPUT_ORG", "acme"), ("INPUT_VISIBILITY", "selected"), ("INPUT_SELECTED_REPOSITORIES", "app,api")],
         ),
-        (
-            "organization secret, all repositories",
-            vec![("INPUT_ORG", "acme"), ("INPUT_VISIBILITY", "all")],
-        ),
+        ("organization secret, all repositories", vec![("INPUT_ORG", "acme"), ("INPUT_VISIBILITY", "all")]),
     ];
     for (name, extra) in variants {
         let r1 = oauth.mint(BASIC_ID);
@@ -65,25 +55,14 @@ fn every_github_request_matches_the_openapi_description() {
             bin = bin.env(k, v);
         }
         let run = bin.run();
-        assert_eq!(
-            run.code,
-            0,
-            "{name}: stderr: {}\nprism: {}",
-            run.stderr,
-            prism.log()
-        );
+        assert_eq!(run.code, 0, "{name}: stderr: {}\nprism: {}", run.stderr, prism.log());
         assert_eq!(run.report()["rotations"][0]["status"], "rotated", "{name}");
     }
 
     // GitHub App: installation lookup and installation token.
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("app.pem");
-    let ok = Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&key)
-        .arg("2048")
-        .output()
-        .unwrap();
+    let ok = Command::new("openssl").args(["genrsa", "-traditional", "-out"]).arg(&key).arg("2048").output().unwrap();
     assert!(ok.status.success());
     let r1 = oauth.mint(BASIC_ID);
     let mut inputs = prism_inputs(&oauth, &prism, &r1);
@@ -91,28 +70,13 @@ fn every_github_request_matches_the_openapi_description() {
     let run = Bin::actions(&["rotate"])
         .envs(inputs)
         .env("INPUT_APP_ID", "777")
-        .env(
-            "INPUT_APP_PRIVATE_KEY",
-            std::fs::read_to_string(&key).unwrap(),
-        )
+        .env("INPUT_APP_PRIVATE_KEY", std::fs::read_to_string(&key).unwrap())
         .run();
-    assert_eq!(
-        run.code,
-        0,
-        "app: stderr: {}\nprism: {}",
-        run.stderr,
-        prism.log()
-    );
+    assert_eq!(run.code, 0, "app: stderr: {}\nprism: {}", run.stderr, prism.log());
 
     let log = prism.log();
-    assert!(
-        log.contains("put /repos/acme/app/actions/secrets/OAUTH_REFRESH_TOKEN"),
-        "{log}"
-    );
-    assert!(
-        log.contains("put /orgs/acme/actions/secrets/OAUTH_REFRESH_TOKEN"),
-        "{log}"
-    );
+    assert!(log.contains("put /repos/acme/app/actions/secrets/OAUTH_REFRESH_TOKEN"), "{log}");
+    assert!(log.contains("put /orgs/acme/actions/secrets/OAUTH_REFRESH_TOKEN"), "{log}");
     assert!(log.contains("post /app/installations/"), "{log}");
     assert!(!log.contains("VIOLATIONS"), "{log}");
 }

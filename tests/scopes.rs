@@ -13,14 +13,9 @@ fn environment_secret() {
     let oauth = OAuth::start();
     let gh = GitHub::start();
     let r1 = oauth.mint(BASIC_ID);
-    let run = Bin::actions(&["rotate"])
-        .envs(oauth_inputs(&oauth.url, &gh, &r1))
-        .env("INPUT_ENVIRONMENT", "prod")
-        .run();
+    let run = Bin::actions(&["rotate"]).envs(oauth_inputs(&oauth.url, &gh, &r1)).env("INPUT_ENVIRONMENT", "prod").run();
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
-    let r2 = gh
-        .secret(&json!(["env", REPO, "prod"]), "OAUTH_REFRESH_TOKEN")
-        .unwrap();
+    let r2 = gh.secret(&json!(["env", REPO, "prod"]), "OAUTH_REFRESH_TOKEN").unwrap();
     assert!(oauth.active(&r2));
     assert_eq!(
         run.report()["rotations"][0]["targets"][0]["target"],
@@ -40,18 +35,12 @@ fn organization_secret_visible_to_selected_repositories() {
         .env("INPUT_SELECTED_REPOSITORIES", "app, api")
         .run();
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
-    let meta = gh
-        .secret_meta(&json!(["org", "acme"]), "OAUTH_REFRESH_TOKEN")
-        .unwrap();
+    let meta = gh.secret_meta(&json!(["org", "acme"]), "OAUTH_REFRESH_TOKEN").unwrap();
     assert_eq!(meta["visibility"], "selected");
     assert_eq!(meta["selected"], json!([4242, 4343]));
     assert!(oauth.active(meta["value"].as_str().unwrap()));
     // Repository ids are resolved once per run, not once per write.
-    let lookups = gh
-        .requests()
-        .iter()
-        .filter(|r| r["path"] == "/repos/acme/app")
-        .count();
+    let lookups = gh.requests().iter().filter(|r| r["path"] == "/repos/acme/app").count();
     assert_eq!(lookups, 1);
 }
 
@@ -61,29 +50,12 @@ fn github_app_in_a_config_file_with_many_rotations() {
     let gh = GitHub::start();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("app.pem");
-    let ok = Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&key)
-        .arg("2048")
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let public = Command::new("openssl")
-        .args(["rsa", "-pubout", "-in"])
-        .arg(&key)
-        .output()
-        .unwrap();
+    let ok = Command::new("openssl").args(["genrsa", "-traditional", "-out"]).arg(&key).arg("2048").output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let public = Command::new("openssl").args(["rsa", "-pubout", "-in"]).arg(&key).output().unwrap();
     gh.setup(json!({ "apps": { "777": { "public_key": String::from_utf8(public.stdout).unwrap(), "installations": { "acme": 9001 } } } }));
 
-    let (a, b, c) = (
-        oauth.mint(BASIC_ID),
-        oauth.mint(BASIC_ID),
-        oauth.mint(BASIC_ID),
-    );
+    let (a, b, c) = (oauth.mint(BASIC_ID), oauth.mint(BASIC_ID), oauth.mint(BASIC_ID));
     let config = format!(
         r#"
 github:
@@ -132,43 +104,22 @@ rotations:
     );
     let path = dir.path().join("rotations.yml");
     std::fs::write(&path, config).unwrap();
-    let run = Bin::actions(&[
-        "rotate",
-        "--config",
-        path.to_str().unwrap(),
-        "--only",
-        "spotify-ci,second",
-    ])
-    .env("CLIENT_SECRET", BASIC_SECRET)
-    .env("TOKEN_A", &a)
-    .env("TOKEN_B", &b)
-    .env("TOKEN_C", &c)
-    .run();
+    let run = Bin::actions(&["rotate", "--config", path.to_str().unwrap(), "--only", "spotify-ci,second"])
+        .env("CLIENT_SECRET", BASIC_SECRET)
+        .env("TOKEN_A", &a)
+        .env("TOKEN_B", &b)
+        .env("TOKEN_C", &c)
+        .run();
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let report = run.report();
-    assert_eq!(
-        report["rotations"].as_array().unwrap().len(),
-        2,
-        "--only selects rotations"
-    );
+    assert_eq!(report["rotations"].as_array().unwrap().len(), 2, "--only selects rotations");
     assert!(oauth.active(&c), "an unselected rotation is not touched");
 
     let a2 = gh.repo_secret(REPO, "SPOTIFY_REFRESH_TOKEN").unwrap();
     assert!(oauth.active(&a2));
-    assert_eq!(
-        gh.secret(&json!(["env", REPO, "prod"]), "SPOTIFY_REFRESH_TOKEN")
-            .unwrap(),
-        a2
-    );
-    assert_eq!(
-        gh.repo_secret("acme/api", "SPOTIFY_REFRESH_TOKEN").unwrap(),
-        a2
-    );
-    assert_eq!(
-        gh.secret(&json!(["org", "acme"]), "SPOTIFY_REFRESH_TOKEN")
-            .unwrap(),
-        a2
-    );
+    assert_eq!(gh.secret(&json!(["env", REPO, "prod"]), "SPOTIFY_REFRESH_TOKEN").unwrap(), a2);
+    assert_eq!(gh.repo_secret("acme/api", "SPOTIFY_REFRESH_TOKEN").unwrap(), a2);
+    assert_eq!(gh.secret(&json!(["org", "acme"]), "SPOTIFY_REFRESH_TOKEN").unwrap(), a2);
     assert!(gh.repo_secret(REPO, "SPOTIFY_ACCESS_TOKEN").is_some());
     assert!(oauth.active(&gh.repo_secret("acme/web", "SECOND_TOKEN").unwrap()));
 
@@ -180,15 +131,8 @@ rotations:
         "one installation token per owner"
     );
     assert_eq!(count("/app/installations/9001/access_tokens"), 1);
-    assert_eq!(
-        count("/repos/acme/app/actions/secrets/public-key"),
-        1,
-        "public key fetched once per scope"
-    );
-    assert_eq!(
-        count("/repos/acme/app/environments/prod/secrets/public-key"),
-        1
-    );
+    assert_eq!(count("/repos/acme/app/actions/secrets/public-key"), 1, "public key fetched once per scope");
+    assert_eq!(count("/repos/acme/app/environments/prod/secrets/public-key"), 1);
     assert_eq!(count("/orgs/acme/actions/secrets/public-key"), 1);
 }
 
@@ -202,11 +146,7 @@ fn check_proves_writability_without_using_the_token() {
         .env("INPUT_TARGET", "github")
         .env("INPUT_REPOSITORY", "acme/nope")
         .run();
-    assert_eq!(
-        run.code, 1,
-        "an unknown repository fails the preflight: {}",
-        run.stderr
-    );
+    assert_eq!(run.code, 1, "an unknown repository fails the preflight: {}", run.stderr);
     assert!(run.stderr.contains("HTTP 404"), "{}", run.stderr);
     assert!(oauth.active(&r1));
 }

@@ -32,28 +32,13 @@ pub struct InputSpec {
 }
 
 const fn plain(name: &'static str, help: &'static str) -> InputSpec {
-    InputSpec {
-        name,
-        kind: Kind::Plain,
-        help,
-        rotation: true,
-    }
+    InputSpec { name, kind: Kind::Plain, help, rotation: true }
 }
 const fn secret(name: &'static str, help: &'static str) -> InputSpec {
-    InputSpec {
-        name,
-        kind: Kind::Secret,
-        help,
-        rotation: true,
-    }
+    InputSpec { name, kind: Kind::Secret, help, rotation: true }
 }
 const fn global(name: &'static str, kind: Kind, help: &'static str) -> InputSpec {
-    InputSpec {
-        name,
-        kind,
-        help,
-        rotation: false,
-    }
+    InputSpec { name, kind, help, rotation: false }
 }
 
 /// Every input, in the order `--help` shows them.
@@ -63,7 +48,10 @@ pub const INPUTS: &[InputSpec] = &[
     plain("token_url", "oauth2: the token endpoint"),
     plain("client_id", "oauth2: the client id"),
     secret("client_secret", "oauth2: the client secret (confidential clients)"),
-    plain("client_auth", "oauth2: client authentication: basic, post or none (default: basic with a secret, else none)"),
+    plain(
+        "client_auth",
+        "oauth2: client authentication: basic, post or none (default: basic with a secret, else none)",
+    ),
     plain("scope", "oauth2: the scope to request"),
     secret("refresh_token", "oauth2: the current refresh token"),
     plain("verify_url", "GET with the new access token before anything is written; any 2xx passes"),
@@ -80,14 +68,22 @@ pub const INPUTS: &[InputSpec] = &[
     plain("secret_name", "the secret that receives the rotated credential"),
     plain("access_token_secret_name", "also write the new access token to this secret"),
     plain("min_age", "skip when the secret was updated less than this long ago (20h, 7d)"),
-    global("rescue_recipient", Kind::Plain, "age recipient (age1...) for the rescue file of a value that could not be stored"),
+    global(
+        "rescue_recipient",
+        Kind::Plain,
+        "age recipient (age1...) for the rescue file of a value that could not be stored",
+    ),
     global("config", Kind::Plain, "YAML config file with many rotations"),
     global("only", Kind::Plain, "with config: comma-separated rotation names to run"),
     global("dry_run", Kind::Bool, "plan and preflight only"),
     global("log_format", Kind::Plain, "text or json (default: text)"),
     global("log_level", Kind::Plain, "error, warn, info or debug (default: info; debug when RUNNER_DEBUG=1)"),
     global("timeout", Kind::Plain, "total time allowed for one HTTP request (default: 30s)"),
-    global("report", Kind::Plain, "write the JSON report here (GitHub Actions default: $RUNNER_TEMP/secret-rotator-report.json)"),
+    global(
+        "report",
+        Kind::Plain,
+        "write the JSON report here (GitHub Actions default: $RUNNER_TEMP/secret-rotator-report.json)",
+    ),
     global("ca_file", Kind::Plain, "PEM file with extra CA certificates (also SSL_CERT_FILE)"),
 ];
 
@@ -108,39 +104,29 @@ pub struct Env(HashMap<String, String>);
 impl Env {
     /// The real environment.
     pub fn from_process() -> Self {
-        Env(std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect())
+        Env(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect())
     }
 
     /// An environment from pairs (tests).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Env(pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect())
+        Env(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
     /// A variable's value; empty counts as unset.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// The `INPUT_*` variable of an input, as GitHub spells it (`INPUT_SECRET_NAME`, or with
     /// hyphens `INPUT_SECRET-NAME`).
     pub fn input(&self, name: &str) -> Option<&str> {
         let upper = name.to_ascii_uppercase();
-        self.get(&format!("INPUT_{upper}"))
-            .or_else(|| self.get(&format!("INPUT_{}", upper.replace('_', "-"))))
+        self.get(&format!("INPUT_{upper}")).or_else(|| self.get(&format!("INPUT_{}", upper.replace('_', "-"))))
     }
 
     /// True when the variable is `true` (any case) or `1`.
     pub fn is_true(&self, key: &str) -> bool {
-        self.get(key)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        self.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
     }
 }
 
@@ -180,20 +166,14 @@ impl Inputs {
                     if let Some(v) = flags.get(spec.name) {
                         inputs.plain.insert(spec.name, (v.clone(), Source::Flag));
                     } else if let Some(v) = env.input(spec.name) {
-                        inputs
-                            .plain
-                            .insert(spec.name, (v.trim().to_owned(), Source::Env));
+                        inputs.plain.insert(spec.name, (v.trim().to_owned(), Source::Env));
                     }
                 }
                 Kind::Secret => {
                     if let Some(path) = flags.get(&format!("{}_file", spec.name)) {
-                        inputs
-                            .secrets
-                            .insert(spec.name, SecretInput::File(PathBuf::from(path)));
+                        inputs.secrets.insert(spec.name, SecretInput::File(PathBuf::from(path)));
                     } else if let Some(v) = env.input(spec.name) {
-                        inputs
-                            .secrets
-                            .insert(spec.name, SecretInput::Value(Secret::new(v.trim())));
+                        inputs.secrets.insert(spec.name, SecretInput::Value(Secret::new(v.trim())));
                     }
                 }
             }
@@ -203,10 +183,7 @@ impl Inputs {
 
     /// A plain input's value, if set (empty means unset).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.plain
-            .get(name)
-            .map(|(v, _)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.plain.get(name).map(|(v, _)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     /// A boolean input: `true`/`false` (any case), else an error naming it.
@@ -270,20 +247,13 @@ mod tests {
         }
         let flags = HashMap::from([("refresh_token_file".to_owned(), "/tmp/x".to_owned())]);
         let inputs = Inputs::collect(&flags, &env).unwrap();
-        assert!(matches!(
-            inputs.secret("refresh_token"),
-            Some(SecretInput::File(_))
-        ));
+        assert!(matches!(inputs.secret("refresh_token"), Some(SecretInput::File(_))));
     }
 
     #[test]
     fn every_input_name_is_lowercase_underscore() {
         for s in INPUTS {
-            assert!(
-                s.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{}",
-                s.name
-            );
+            assert!(s.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", s.name);
         }
     }
 }

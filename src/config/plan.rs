@@ -229,10 +229,7 @@ impl GithubScope {
     pub fn describe(&self) -> String {
         match self {
             GithubScope::Repo { repository } => repository.clone(),
-            GithubScope::Environment {
-                repository,
-                environment,
-            } => {
+            GithubScope::Environment { repository, environment } => {
                 format!("{repository} environment {environment}")
             }
             GithubScope::Org { org, .. } => format!("org {org}"),
@@ -291,20 +288,12 @@ pub struct RunOptions {
 
 /// Builds the plan from the inputs (and the config file they name).
 pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, InputError> {
-    let config_path = opts
-        .config
-        .clone()
-        .or_else(|| inputs.get("config").map(PathBuf::from));
+    let config_path = opts.config.clone().or_else(|| inputs.get("config").map(PathBuf::from));
     let only = opts
         .only
         .iter()
         .cloned()
-        .chain(
-            inputs
-                .get("only")
-                .into_iter()
-                .flat_map(|v| v.split(',').map(|s| s.trim().to_owned())),
-        )
+        .chain(inputs.get("only").into_iter().flat_map(|v| v.split(',').map(|s| s.trim().to_owned())))
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>();
     let dry_run = opts.dry_run || inputs.bool("dry_run")?.unwrap_or(false);
@@ -322,10 +311,7 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
         }
         None => {
             if !only.is_empty() {
-                return Err(InputError::new(
-                    label("only"),
-                    "needs config: it selects rotations of a config file",
-                ));
+                return Err(InputError::new(label("only"), "needs config: it selects rotations of a config file"));
             }
             (raw_from_inputs(inputs, env)?, |_| Origin::Inputs)
         }
@@ -339,10 +325,7 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
         },
     };
     if timeout.is_zero() || timeout > Duration::from_secs(600) {
-        return Err(InputError::new(
-            label("timeout"),
-            "must be between 1s and 10m",
-        ));
+        return Err(InputError::new(label("timeout"), "must be between 1s and 10m"));
     }
 
     let ca_pem = match inputs.get("ca_file") {
@@ -359,10 +342,7 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
     };
 
     if raw.rotations.is_empty() {
-        return Err(InputError::new(
-            "rotations",
-            "the config file has no rotations: add at least one",
-        ));
+        return Err(InputError::new("rotations", "the config file has no rotations: add at least one"));
     }
 
     let mut rotations = Vec::new();
@@ -374,20 +354,14 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
         if !names.insert(rot.name.clone()) {
             return Err(InputError::new(
                 origin.label("name", "name"),
-                format!(
-                    "`{}` is used by two rotations: names must be unique",
-                    rot.name
-                ),
+                format!("`{}` is used by two rotations: names must be unique", rot.name),
             ));
         }
         for t in &rot.targets {
             if !written.insert(t.location.clone()) {
                 return Err(InputError::new(
                     origin.label("targets", "secret_name"),
-                    format!(
-                        "{} is written twice in one run: each target may appear once",
-                        t.location.describe()
-                    ),
+                    format!("{} is written twice in one run: each target may appear once", t.location.describe()),
                 ));
             }
         }
@@ -406,41 +380,21 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
         rotations.retain(|r| only.contains(&r.name));
     }
 
-    let needs_github = rotations
-        .iter()
-        .any(|r| r.targets.iter().any(|t| t.location.kind() == "github"));
+    let needs_github = rotations.iter().any(|r| r.targets.iter().any(|t| t.location.kind() == "github"));
     let github = if needs_github {
-        Some(github_settings(
-            raw.github.as_ref(),
-            inputs,
-            env,
-            config_path.is_some(),
-        )?)
+        Some(github_settings(raw.github.as_ref(), inputs, env, config_path.is_some())?)
     } else {
         None
     };
 
-    Ok(Plan {
-        dry_run,
-        rotations,
-        timeout,
-        ca_pem,
-        github,
-    })
+    Ok(Plan { dry_run, rotations, timeout, ca_pem, github })
 }
 
 fn read_config(path: &Path) -> Result<RawConfig, InputError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError::new(
-            label("config"),
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new(label("config"), format!("cannot read {}: {e}", path.display())))?;
     serde_norway::from_str(&text).map_err(|e| {
-        InputError::new(
-            format!("config file {}", path.display()),
-            format!("{e}; see the README's config section"),
-        )
+        InputError::new(format!("config file {}", path.display()), format!("{e}; see the README's config section"))
     })
 }
 
@@ -470,10 +424,7 @@ fn raw_from_inputs(inputs: &Inputs, env: &Env) -> Result<RawConfig, InputError> 
             refresh_token: secret("refresh_token"),
         }),
         Some(other) => {
-            return Err(InputError::new(
-                label("provider"),
-                format!("`{other}` is not a provider: use oauth2"),
-            ))
+            return Err(InputError::new(label("provider"), format!("`{other}` is not a provider: use oauth2")))
         }
     };
 
@@ -481,23 +432,14 @@ fn raw_from_inputs(inputs: &Inputs, env: &Env) -> Result<RawConfig, InputError> 
         Some(t) => t.to_owned(),
         None if env.is_true("GITHUB_ACTIONS") => "github".to_owned(),
         None => {
-            return Err(InputError::new(
-                label("target"),
-                "is required outside GitHub Actions: set target to github",
-            ))
+            return Err(InputError::new(label("target"), "is required outside GitHub Actions: set target to github"))
         }
     };
     if target != "github" {
-        return Err(InputError::new(
-            label("target"),
-            format!("`{target}` is not a target: use github"),
-        ));
+        return Err(InputError::new(label("target"), format!("`{target}` is not a target: use github")));
     }
     let secret_name = inputs.get("secret_name").ok_or_else(|| {
-        InputError::new(
-            label("secret_name"),
-            "is required: name the secret that receives the rotated credential",
-        )
+        InputError::new(label("secret_name"), "is required: name the secret that receives the rotated credential")
     })?;
     let base = RawGithubTarget {
         repository: get("repository").or_else(|| {
@@ -510,24 +452,15 @@ fn raw_from_inputs(inputs: &Inputs, env: &Env) -> Result<RawConfig, InputError> 
         environment: get("environment"),
         org: get("org"),
         visibility: get("visibility"),
-        selected_repositories: inputs.get("selected_repositories").map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        }),
+        selected_repositories: inputs
+            .get("selected_repositories")
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()),
         secret: Some(secret_name.to_owned()),
     };
-    let mut targets = vec![RawTargetEntry {
-        github: Some(base.clone()),
-        value: None,
-    }];
+    let mut targets = vec![RawTargetEntry { github: Some(base.clone()), value: None }];
     if let Some(access) = inputs.get("access_token_secret_name") {
         targets.push(RawTargetEntry {
-            github: Some(RawGithubTarget {
-                secret: Some(access.to_owned()),
-                ..base
-            }),
+            github: Some(RawGithubTarget { secret: Some(access.to_owned()), ..base }),
             value: Some("access_token".to_owned()),
         });
     }
@@ -557,10 +490,7 @@ fn rotation(
     default_rescue: Option<&age::x25519::Recipient>,
 ) -> Result<RotationPlan, InputError> {
     let name = r.name.clone().ok_or_else(|| {
-        InputError::new(
-            origin.label("name", "name"),
-            "is required: give each rotation a unique name",
-        )
+        InputError::new(origin.label("name", "name"), "is required: give each rotation a unique name")
     })?;
     check_name(&origin.label("name", "name"), &name)?;
 
@@ -572,35 +502,22 @@ fn rotation(
         RawProvider::OAuth2(o) => ProviderSpec::OAuth2(oauth2(o, origin)?),
     };
     let verify_url = match &r.verify {
-        Some(v) => Some(check_url(
-            &origin.label("verify.url", "verify_url"),
-            &v.url,
-        )?),
+        Some(v) => Some(check_url(&origin.label("verify.url", "verify_url"), &v.url)?),
         None => None,
     };
     let rescue = match &r.rescue_recipient {
-        Some(s) => Some(parse_recipient(
-            &origin.label("rescue_recipient", "rescue_recipient"),
-            s,
-        )?),
+        Some(s) => Some(parse_recipient(&origin.label("rescue_recipient", "rescue_recipient"), s)?),
         None => default_rescue.cloned(),
     };
 
     if r.targets.is_empty() {
-        return Err(InputError::new(
-            origin.label("targets", "secret_name"),
-            "needs at least one target",
-        ));
+        return Err(InputError::new(origin.label("targets", "secret_name"), "needs at least one target"));
     }
     let mut targets = Vec::new();
     for (j, t) in r.targets.iter().enumerate() {
         // In single-rotation mode the second target is the access token's secret.
         let at = |field: &str, input: &str| {
-            let input = if j > 0 && input == "secret_name" {
-                "access_token_secret_name"
-            } else {
-                input
-            };
+            let input = if j > 0 && input == "secret_name" { "access_token_secret_name" } else { input };
             origin.label(&format!("targets[{j}].{field}"), input)
         };
         let value = match t.value.as_deref() {
@@ -616,10 +533,7 @@ fn rotation(
         let location = match &t.github {
             Some(g) => TargetLocation::Github(github_target(g, &at)?),
             None => {
-                return Err(InputError::new(
-                    at("github", "target"),
-                    "a target needs `github: { ... }`",
-                ));
+                return Err(InputError::new(at("github", "target"), "a target needs `github: { ... }`"));
             }
         };
         if value == ValueKind::Credential {
@@ -642,24 +556,15 @@ fn rotation(
             "no target receives the rotated refresh token: it would be lost; add a target with value refresh_token",
         ));
     }
-    Ok(RotationPlan {
-        name,
-        min_age,
-        provider,
-        verify_url,
-        rescue,
-        targets,
-    })
+    Ok(RotationPlan { name, min_age, provider, verify_url, rescue, targets })
 }
 
 fn oauth2(o: &RawOAuth2, origin: Origin) -> Result<OAuth2Spec, InputError> {
     let l = |field: &str| origin.label(&format!("provider.{field}"), field);
-    let token_url = o.token_url.as_deref().ok_or_else(|| {
-        InputError::new(
-            l("token_url"),
-            "is required for oauth2: the provider's token endpoint",
-        )
-    })?;
+    let token_url = o
+        .token_url
+        .as_deref()
+        .ok_or_else(|| InputError::new(l("token_url"), "is required for oauth2: the provider's token endpoint"))?;
     let token_url = check_url(&l("token_url"), token_url)?;
     let client_id = o
         .client_id
@@ -677,10 +582,7 @@ fn oauth2(o: &RawOAuth2, origin: Origin) -> Result<OAuth2Spec, InputError> {
         Some("post") => ClientAuth::Post,
         Some("none") => ClientAuth::None,
         Some(other) => {
-            return Err(InputError::new(
-                l("client_auth"),
-                format!("`{other}` is not valid: use basic, post or none"),
-            ))
+            return Err(InputError::new(l("client_auth"), format!("`{other}` is not valid: use basic, post or none")))
         }
     };
     match (client_auth, &client_secret) {
@@ -700,44 +602,23 @@ fn oauth2(o: &RawOAuth2, origin: Origin) -> Result<OAuth2Spec, InputError> {
     }
     let refresh_token = match &o.refresh_token {
         Some(s) => resolve(&l("refresh_token"), s)?,
-        None => {
-            return Err(InputError::new(
-                l("refresh_token"),
-                "is required for oauth2: the current refresh token",
-            ))
-        }
+        None => return Err(InputError::new(l("refresh_token"), "is required for oauth2: the current refresh token")),
     };
-    if refresh_token
-        .expose()
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
+    if refresh_token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(InputError::new(
             l("refresh_token"),
             "contains whitespace or control characters: pass the token alone",
         ));
     }
     let scope = o.scope.clone().filter(|s| !s.trim().is_empty());
-    Ok(OAuth2Spec {
-        token_url,
-        client_id,
-        client_secret,
-        client_auth,
-        scope,
-        refresh_token,
-    })
+    Ok(OAuth2Spec { token_url, client_id, client_secret, client_auth, scope, refresh_token })
 }
 
-fn github_target(
-    g: &RawGithubTarget,
-    at: &dyn Fn(&str, &str) -> String,
-) -> Result<GithubSecret, InputError> {
-    let name = g.secret.as_deref().ok_or_else(|| {
-        InputError::new(
-            at("github.secret", "secret_name"),
-            "is required: the secret's name",
-        )
-    })?;
+fn github_target(g: &RawGithubTarget, at: &dyn Fn(&str, &str) -> String) -> Result<GithubSecret, InputError> {
+    let name = g
+        .secret
+        .as_deref()
+        .ok_or_else(|| InputError::new(at("github.secret", "secret_name"), "is required: the secret's name"))?;
     check_secret_name(&at("github.secret", "secret_name"), name)?;
     let scope = match (&g.repository, &g.org) {
         (Some(_), Some(_)) => {
@@ -808,10 +689,7 @@ fn github_target(
             GithubScope::Org { org: org.clone(), visibility }
         }
     };
-    Ok(GithubSecret {
-        scope,
-        name: name.to_ascii_uppercase(),
-    })
+    Ok(GithubSecret { scope, name: name.to_ascii_uppercase() })
 }
 
 fn github_settings(
@@ -824,16 +702,11 @@ fn github_settings(
         Some(u) => (u.to_owned(), "github.api_url".to_owned()),
         None => match env.get("GITHUB_API_URL") {
             Some(u) => (u.to_owned(), "GITHUB_API_URL".to_owned()),
-            None => (
-                "https://api.github.com".to_owned(),
-                "GITHUB_API_URL".to_owned(),
-            ),
+            None => ("https://api.github.com".to_owned(), "GITHUB_API_URL".to_owned()),
         },
     };
     let api_url = check_url(&api.1, api.0.trim_end_matches('/'))?;
-    let max_concurrency = raw
-        .and_then(|g| g.max_concurrency)
-        .unwrap_or(DEFAULT_MAX_CONCURRENCY);
+    let max_concurrency = raw.and_then(|g| g.max_concurrency).unwrap_or(DEFAULT_MAX_CONCURRENCY);
     if max_concurrency == 0 || max_concurrency > MAX_CONCURRENCY_LIMIT {
         return Err(InputError::new(
             "github.max_concurrency",
@@ -844,10 +717,7 @@ fn github_settings(
     let from_config = match raw {
         Some(g) => match (&g.token, &g.app) {
             (Some(_), Some(_)) => {
-                return Err(InputError::new(
-                    "github.app",
-                    "and github.token are both set: use one of them",
-                ))
+                return Err(InputError::new("github.app", "and github.token are both set: use one of them"))
             }
             (Some(t), None) => Some(GithubAuth::Token(resolve("github.token", t)?)),
             (None, Some(app)) => Some(app_auth(
@@ -869,14 +739,9 @@ fn github_settings(
             let app_id = inputs.get("app_id");
             match (token, app_id) {
                 (Some(_), Some(_)) => {
-                    return Err(InputError::new(
-                        label("app_id"),
-                        "and github_token are both set: use one of them",
-                    ))
+                    return Err(InputError::new(label("app_id"), "and github_token are both set: use one of them"))
                 }
-                (Some(t), None) => {
-                    GithubAuth::Token(resolve(&label("github_token"), &to_source(t))?)
-                }
+                (Some(t), None) => GithubAuth::Token(resolve(&label("github_token"), &to_source(t))?),
                 (None, Some(_)) => app_auth(
                     app_id,
                     inputs.secret("app_private_key").map(to_source).as_ref(),
@@ -887,20 +752,22 @@ fn github_settings(
                 )?,
                 (None, None) => {
                     let (input, how) = if config_mode {
-                        ("github.token", "set github.token or github.app in the config file (or the github_token input)")
+                        (
+                            "github.token",
+                            "set github.token or github.app in the config file (or the github_token input)",
+                        )
                     } else {
-                        ("input github_token", "set github_token (a token that may write Actions secrets) or app_id and app_private_key")
+                        (
+                            "input github_token",
+                            "set github_token (a token that may write Actions secrets) or app_id and app_private_key",
+                        )
                     };
                     return Err(InputError::new(input, format!("is required: {how}")));
                 }
             }
         }
     };
-    Ok(GithubSettings {
-        api_url,
-        auth,
-        max_concurrency,
-    })
+    Ok(GithubSettings { api_url, auth, max_concurrency })
 }
 
 fn to_source(s: &SecretInput) -> SecretSource {
@@ -932,17 +799,11 @@ fn app_auth(
             .filter(|n| *n > 0)
             .ok_or_else(|| InputError::new(l, format!("`{v}` is not a numeric id")))
     };
-    let app_id = parse_id(
-        id_label,
-        id.ok_or_else(|| InputError::new(id_label, "is required for a GitHub App"))?,
-    )?;
+    let app_id = parse_id(id_label, id.ok_or_else(|| InputError::new(id_label, "is required for a GitHub App"))?)?;
     let private_key = match key {
         Some(k) => resolve(key_label, k)?,
         None => {
-            return Err(InputError::new(
-                key_label,
-                "is required with a GitHub App id: the App's private key (PEM)",
-            ))
+            return Err(InputError::new(key_label, "is required with a GitHub App id: the App's private key (PEM)"))
         }
     };
     if jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).is_err() {
@@ -955,11 +816,7 @@ fn app_auth(
         Some(v) => Some(parse_id(inst_label, v)?),
         None => None,
     };
-    Ok(GithubAuth::App {
-        app_id,
-        private_key,
-        installation_id,
-    })
+    Ok(GithubAuth::App { app_id, private_key, installation_id })
 }
 
 /// Reads a secret from where its source says. Errors name the input, never the value.
@@ -998,13 +855,9 @@ pub fn resolve(input: &str, src: &SecretSource) -> Result<Secret, InputError> {
 
 /// A URL that may carry credentials: https, or http to a loopback host only.
 pub fn check_url(input: &str, s: &str) -> Result<Url, InputError> {
-    let url = Url::parse(s.trim())
-        .map_err(|e| InputError::new(input, format!("`{s}` is not a URL: {e}")))?;
+    let url = Url::parse(s.trim()).map_err(|e| InputError::new(input, format!("`{s}` is not a URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(InputError::new(
-            input,
-            "must not hold credentials: pass them as secret inputs",
-        ));
+        return Err(InputError::new(input, "must not hold credentials: pass them as secret inputs"));
     }
     match url.scheme() {
         "https" => {}
@@ -1012,17 +865,10 @@ pub fn check_url(input: &str, s: &str) -> Result<Url, InputError> {
         "http" => {
             return Err(InputError::new(
                 input,
-                format!(
-                    "`{s}` uses plain http: use https (http is allowed only to loopback hosts)"
-                ),
+                format!("`{s}` uses plain http: use https (http is allowed only to loopback hosts)"),
             ))
         }
-        other => {
-            return Err(InputError::new(
-                input,
-                format!("`{other}:` is not supported: use an https URL"),
-            ))
-        }
+        other => return Err(InputError::new(input, format!("`{other}:` is not supported: use an https URL"))),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(InputError::new(input, format!("`{s}` has no host")));
@@ -1042,12 +888,8 @@ pub fn is_loopback(url: &Url) -> bool {
 
 /// `30s`, `20h`, `7d`, `1d12h`, `90m`.
 pub fn parse_duration(input: &str, s: &str) -> Result<Duration, InputError> {
-    let bad = || {
-        InputError::new(
-            input,
-            format!("`{s}` is not a duration: use a number and a unit, like 30s, 20h or 7d"),
-        )
-    };
+    let bad =
+        || InputError::new(input, format!("`{s}` is not a duration: use a number and a unit, like 30s, 20h or 7d"));
     let s = s.trim();
     if s.is_empty() {
         return Err(bad());
@@ -1069,10 +911,7 @@ pub fn parse_duration(input: &str, s: &str) -> Result<Duration, InputError> {
             'w' => 604_800,
             _ => return Err(bad()),
         };
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
     }
     if !num.is_empty() {
         return Err(bad());
@@ -1083,17 +922,12 @@ pub fn parse_duration(input: &str, s: &str) -> Result<Duration, InputError> {
 fn check_name(input: &str, name: &str) -> Result<(), InputError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-');
     if ok {
         Ok(())
     } else {
-        Err(InputError::new(
-            input,
-            format!("`{name}` is not valid: use 1-64 of a-z, 0-9 and -"),
-        ))
+        Err(InputError::new(input, format!("`{name}` is not valid: use 1-64 of a-z, 0-9 and -")))
     }
 }
 
@@ -1106,16 +940,10 @@ pub fn check_secret_name(input: &str, name: &str) -> Result<(), InputError> {
         ));
     }
     if name.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(InputError::new(
-            input,
-            format!("`{name}` must not start with a digit"),
-        ));
+        return Err(InputError::new(input, format!("`{name}` must not start with a digit")));
     }
     if name.to_ascii_uppercase().starts_with("GITHUB_") {
-        return Err(InputError::new(
-            input,
-            format!("`{name}` must not start with GITHUB_ (reserved by GitHub)"),
-        ));
+        return Err(InputError::new(input, format!("`{name}` must not start with GITHUB_ (reserved by GitHub)")));
     }
     Ok(())
 }
@@ -1123,16 +951,11 @@ pub fn check_secret_name(input: &str, name: &str) -> Result<(), InputError> {
 fn check_owner(input: &str, owner: &str) -> Result<(), InputError> {
     let ok = !owner.is_empty()
         && owner.len() <= 39
-        && owner
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(InputError::new(
-            input,
-            format!("`{owner}` is not a GitHub account name"),
-        ))
+        Err(InputError::new(input, format!("`{owner}` is not a GitHub account name")))
     }
 }
 
@@ -1141,16 +964,11 @@ fn check_repo_name(input: &str, name: &str) -> Result<(), InputError> {
         && name.len() <= 100
         && name != "."
         && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     if ok {
         Ok(())
     } else {
-        Err(InputError::new(
-            input,
-            format!("`{name}` is not a repository name"),
-        ))
+        Err(InputError::new(input, format!("`{name}` is not a repository name")))
     }
 }
 
@@ -1159,10 +977,7 @@ fn check_repository(input: &str, repo: &str) -> Result<(), InputError> {
         Some((owner, name)) if !name.contains('/') => check_owner(input, owner)
             .and_then(|_| check_repo_name(input, name))
             .map_err(|_| InputError::new(input, format!("`{repo}` is not owner/repo"))),
-        _ => Err(InputError::new(
-            input,
-            format!("`{repo}` is not owner/repo"),
-        )),
+        _ => Err(InputError::new(input, format!("`{repo}` is not owner/repo"))),
     }
 }
 
@@ -1171,31 +986,22 @@ fn check_environment(input: &str, env: &str) -> Result<(), InputError> {
     if ok {
         Ok(())
     } else {
-        Err(InputError::new(
-            input,
-            format!("`{env}` is not an environment name"),
-        ))
+        Err(InputError::new(input, format!("`{env}` is not an environment name")))
     }
 }
 
 fn parse_recipient(input: &str, s: &str) -> Result<age::x25519::Recipient, InputError> {
     age::x25519::Recipient::from_str(s.trim()).map_err(|_| {
-        InputError::new(
-            input,
-            "is not an age X25519 recipient: use the age1... line that age-keygen prints",
-        )
+        InputError::new(input, "is not an age X25519 recipient: use the age1... line that age-keygen prints")
     })
 }
 
 fn read_ca(input: &str, path: &Path) -> Result<Vec<u8>, InputError> {
-    let pem = std::fs::read(path)
-        .map_err(|e| InputError::new(input, format!("cannot read {}: {e}", path.display())))?;
+    let pem =
+        std::fs::read(path).map_err(|e| InputError::new(input, format!("cannot read {}: {e}", path.display())))?;
     match reqwest::Certificate::from_pem_bundle(&pem) {
         Ok(certs) if !certs.is_empty() => Ok(pem),
-        _ => Err(InputError::new(
-            input,
-            format!("{} holds no PEM certificate", path.display()),
-        )),
+        _ => Err(InputError::new(input, format!("{} holds no PEM certificate", path.display()))),
     }
 }
 
@@ -1205,14 +1011,8 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(
-            parse_duration("x", "20h").unwrap(),
-            Duration::from_secs(72_000)
-        );
-        assert_eq!(
-            parse_duration("x", "1d12h").unwrap(),
-            Duration::from_secs(129_600)
-        );
+        assert_eq!(parse_duration("x", "20h").unwrap(), Duration::from_secs(72_000));
+        assert_eq!(parse_duration("x", "1d12h").unwrap(), Duration::from_secs(129_600));
         assert_eq!(parse_duration("x", "30s").unwrap(), Duration::from_secs(30));
         for bad in ["", "20", "h", "2x", "-1d", "1.5h"] {
             assert!(parse_duration("x", bad).is_err(), "{bad}");

@@ -43,14 +43,8 @@ impl<'de> Deserialize<'de> for SecretSource {
                 s.zeroize();
                 SecretSource::Literal
             }
-            Shape::Ref(Ref {
-                env: Some(e),
-                file: None,
-            }) => SecretSource::Env(e),
-            Shape::Ref(Ref {
-                env: None,
-                file: Some(f),
-            }) => SecretSource::File(f),
+            Shape::Ref(Ref { env: Some(e), file: None }) => SecretSource::Env(e),
+            Shape::Ref(Ref { env: None, file: Some(f) }) => SecretSource::File(f),
             Shape::Ref(_) => SecretSource::Ambiguous,
         })
     }

@@ -41,17 +41,12 @@ impl OAuth2 {
     }
 
     fn request(&self, http: &Http) -> reqwest::RequestBuilder {
-        let mut form: Vec<(&str, &str)> = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", self.refresh_token.expose()),
-        ];
+        let mut form: Vec<(&str, &str)> =
+            vec![("grant_type", "refresh_token"), ("refresh_token", self.refresh_token.expose())];
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
         }
-        let mut req = http
-            .client()
-            .post(self.token_url.clone())
-            .header("accept", "application/json");
+        let mut req = http.client().post(self.token_url.clone()).header("accept", "application/json");
         match (self.client_auth, &self.client_secret) {
             (ClientAuth::Basic, Some(secret)) => {
                 req = req.header("authorization", basic_auth(&self.client_id, secret));
@@ -70,10 +65,7 @@ impl OAuth2 {
 fn basic_auth(id: &str, secret: &Secret) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let raw = zeroize::Zeroizing::new(format!("{}:{}", enc(id), enc(secret.expose())));
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw.as_bytes()))
 }
 
 #[derive(Deserialize)]
@@ -124,18 +116,12 @@ impl Provider for OAuth2 {
 }
 
 fn failed(message: String, maybe_consumed: bool) -> ProviderError {
-    ProviderError::Failed {
-        message,
-        maybe_consumed,
-    }
+    ProviderError::Failed { message, maybe_consumed }
 }
 
 fn transport_failure(e: &HttpError) -> ProviderError {
     if e.never_sent() {
-        failed(
-            format!("token endpoint unreachable: {e}; the refresh token was not used"),
-            false,
-        )
+        failed(format!("token endpoint unreachable: {e}; the refresh token was not used"), false)
     } else {
         failed(
             format!(
@@ -184,12 +170,7 @@ fn interpret(resp: Response, current: &Secret) -> Result<Rotated, ProviderError>
             }
             None => (current.clone(), false),
         };
-        return Ok(Rotated {
-            credential,
-            changed,
-            access_token: Some(access),
-            expires_at,
-        });
+        return Ok(Rotated { credential, changed, access_token: Some(access), expires_at });
     }
 
     if let Ok(err) = serde_json::from_slice::<ErrorResponse>(&resp.body) {
@@ -222,10 +203,7 @@ fn interpret(resp: Response, current: &Secret) -> Result<Rotated, ProviderError>
             true,
         ));
     }
-    Err(ProviderError::Refused(format!(
-        "token endpoint answered HTTP {status}: {}",
-        resp.snippet()
-    )))
+    Err(ProviderError::Refused(format!("token endpoint answered HTTP {status}: {}", resp.snippet())))
 }
 
 /// `expires_in` as a number or a numeric string (some providers send one).
@@ -238,9 +216,7 @@ fn expires_at(v: &serde_json::Value) -> Option<jiff::Timestamp> {
     if !(0.0..=1e10).contains(&secs) {
         return None;
     }
-    jiff::Timestamp::now()
-        .checked_add(jiff::SignedDuration::from_secs(secs as i64))
-        .ok()
+    jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(secs as i64)).ok()
 }
 
 #[cfg(test)]
@@ -262,20 +238,18 @@ mod tests {
     fn basic_auth_form_encodes_id_and_secret() {
         // RFC 6749 2.3.1: "a b" -> "a+b", ":" -> "%3A"
         let h = basic_auth("my client", &Secret::new("p:ss/word"));
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(h.trim_start_matches("Basic "))
-            .unwrap();
-        assert_eq!(
-            String::from_utf8(decoded).unwrap(),
-            "my+client:p%3Ass%2Fword"
-        );
+        let decoded = base64::engine::general_purpose::STANDARD.decode(h.trim_start_matches("Basic ")).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "my+client:p%3Ass%2Fword");
     }
 
     #[test]
     fn rotating_response() {
         let cur = Secret::new("r1-current");
         let r = interpret(
-            resp(200, r#"{"access_token":"a2-xyz","token_type":"BEARER","expires_in":"3600","refresh_token":"r2-next"}"#),
+            resp(
+                200,
+                r#"{"access_token":"a2-xyz","token_type":"BEARER","expires_in":"3600","refresh_token":"r2-next"}"#,
+            ),
             &cur,
         )
         .unwrap();
@@ -289,11 +263,7 @@ mod tests {
     #[test]
     fn non_rotating_response_keeps_the_old_token() {
         let cur = Secret::new("r1-current");
-        let r = interpret(
-            resp(200, r#"{"access_token":"a2-xyz","token_type":"bearer"}"#),
-            &cur,
-        )
-        .unwrap();
+        let r = interpret(resp(200, r#"{"access_token":"a2-xyz","token_type":"bearer"}"#), &cur).unwrap();
         assert!(!r.changed);
         assert_eq!(r.credential.expose(), "r1-current");
         assert!(r.expires_at.is_none());
@@ -302,10 +272,7 @@ mod tests {
     #[test]
     fn invalid_grant_is_rejected() {
         let e = interpret(
-            resp(
-                400,
-                r#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#,
-            ),
+            resp(400, r#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#),
             &Secret::new("r1-current"),
         )
         .unwrap_err();
@@ -320,11 +287,7 @@ mod tests {
 
     #[test]
     fn invalid_client_is_refused() {
-        let e = interpret(
-            resp(401, r#"{"error":"invalid_client"}"#),
-            &Secret::new("r1-current"),
-        )
-        .unwrap_err();
+        let e = interpret(resp(401, r#"{"error":"invalid_client"}"#), &Secret::new("r1-current")).unwrap_err();
         assert!(matches!(e, ProviderError::Refused(_)), "{e:?}");
     }
 
@@ -342,10 +305,7 @@ mod tests {
     fn error_description_echoing_the_token_is_redacted() {
         let cur = Secret::new("r1-echoed-token");
         let e = interpret(
-            resp(
-                400,
-                r#"{"error":"invalid_grant","error_description":"token r1-echoed-token unknown"}"#,
-            ),
+            resp(400, r#"{"error":"invalid_grant","error_description":"token r1-echoed-token unknown"}"#),
             &cur,
         )
         .unwrap_err();

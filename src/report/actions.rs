@@ -39,10 +39,7 @@ fn random_hex() -> String {
 
 /// Appends to a file the runner gave us (created if missing).
 pub fn append(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path)?;
     f.write_all(text.as_bytes())
 }
 
@@ -56,19 +53,10 @@ pub fn summary(report: &Report) -> String {
     for r in &report.rotations {
         let note = r.error.as_deref().unwrap_or("");
         if r.targets.is_empty() {
-            s.push_str(&format!(
-                "| {} | {} | | | | {} |\n",
-                cell(&r.name),
-                r.status.as_str(),
-                cell(note)
-            ));
+            s.push_str(&format!("| {} | {} | | | | {} |\n", cell(&r.name), r.status.as_str(), cell(note)));
         }
         for (i, t) in r.targets.iter().enumerate() {
-            let (name, status, note) = if i == 0 {
-                (r.name.as_str(), r.status.as_str(), note)
-            } else {
-                ("", "", "")
-            };
+            let (name, status, note) = if i == 0 { (r.name.as_str(), r.status.as_str(), note) } else { ("", "", "") };
             let tnote = t.error.as_deref().unwrap_or(note);
             s.push_str(&format!(
                 "| {} | {} | {} ({}) | {} | {} | {} |\n",
@@ -82,17 +70,18 @@ pub fn summary(report: &Report) -> String {
             ));
         }
         if let Some(f) = &r.rescue_file {
-            s.push_str(&format!("\n**{}**: the new credential is in the rescue file `{}` (decrypt with `age -d -i KEY {}`).\n", cell(&r.name), f, f));
+            s.push_str(&format!(
+                "\n**{}**: the new credential is in the rescue file `{}` (decrypt with `age -d -i KEY {}`).\n",
+                cell(&r.name),
+                f,
+                f
+            ));
         }
     }
     let fps: Vec<String> = report
         .rotations
         .iter()
-        .filter_map(|r| {
-            r.new_fingerprint
-                .as_ref()
-                .map(|n| format!("`{}`: {} → {}", r.name, r.old_fingerprint, n))
-        })
+        .filter_map(|r| r.new_fingerprint.as_ref().map(|n| format!("`{}`: {} → {}", r.name, r.old_fingerprint, n)))
         .collect();
     if !fps.is_empty() {
         s.push_str("\nFingerprints: ");

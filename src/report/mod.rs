@@ -27,9 +27,7 @@ pub struct Report {
 impl Report {
     /// The run's exit code: the most severe of its rotations'.
     pub fn exit(&self) -> Exit {
-        self.rotations
-            .iter()
-            .fold(Exit::Ok, |acc, r| acc.worst(r.status.exit()))
+        self.rotations.iter().fold(Exit::Ok, |acc, r| acc.worst(r.status.exit()))
     }
 }
 

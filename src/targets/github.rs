@@ -12,9 +12,7 @@ use serde::Deserialize;
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::{Target, TargetError, Written};
-use crate::config::plan::{
-    GithubAuth, GithubScope, GithubSecret, GithubSettings, Visibility, GITHUB_MAX_SECRET_BYTES,
-};
+use crate::config::plan::{GithubAuth, GithubScope, GithubSecret, GithubSettings, Visibility, GITHUB_MAX_SECRET_BYTES};
 use crate::crypto::PublicKey;
 use crate::http::{Attempted, Http, Response};
 use crate::log;
@@ -34,11 +32,7 @@ pub struct GithubClient {
 }
 
 fn cell<K: std::hash::Hash + Eq + Clone, T>(map: &Mutex<HashMap<K, Cell<T>>>, key: &K) -> Cell<T> {
-    map.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(key.clone())
-        .or_default()
-        .clone()
+    map.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone()
 }
 
 #[derive(Deserialize)]
@@ -91,19 +85,11 @@ impl GithubClient {
 
     fn url(&self, segments: &[&str]) -> url::Url {
         let mut url = self.settings.api_url.clone();
-        url.path_segments_mut()
-            .expect("https base URL")
-            .pop_if_empty()
-            .extend(segments);
+        url.path_segments_mut().expect("https base URL").pop_if_empty().extend(segments);
         url
     }
 
-    fn request(
-        &self,
-        method: reqwest::Method,
-        url: url::Url,
-        token: &Secret,
-    ) -> reqwest::RequestBuilder {
+    fn request(&self, method: reqwest::Method, url: url::Url, token: &Secret) -> reqwest::RequestBuilder {
         self.http
             .client()
             .request(method, url)
@@ -116,18 +102,12 @@ impl GithubClient {
     async fn token(&self, scope: &GithubScope) -> Result<Secret, TargetError> {
         match &self.settings.auth {
             GithubAuth::Token(t) => Ok(t.clone()),
-            GithubAuth::App {
-                app_id,
-                private_key,
-                installation_id,
-            } => {
+            GithubAuth::App { app_id, private_key, installation_id } => {
                 let owner = scope.owner().to_owned();
                 let c = cell(&self.tokens, &owner);
-                c.get_or_try_init(|| {
-                    self.installation_token(*app_id, private_key, *installation_id, scope)
-                })
-                .await
-                .cloned()
+                c.get_or_try_init(|| self.installation_token(*app_id, private_key, *installation_id, scope))
+                    .await
+                    .cloned()
             }
         }
     }
@@ -141,19 +121,11 @@ impl GithubClient {
     ) -> Result<Secret, TargetError> {
         let now = jiff::Timestamp::now().as_second();
         // GitHub allows at most 10 minutes; backdate a minute against clock drift.
-        let claims = AppClaims {
-            iat: now - 60,
-            exp: now + 540,
-            iss: app_id.to_string(),
-        };
+        let claims = AppClaims { iat: now - 60, exp: now + 540, iss: app_id.to_string() };
         let enc = jsonwebtoken::EncodingKey::from_rsa_pem(key.expose().as_bytes())
             .map_err(|_| TargetError("the GitHub App private key is not an RSA PEM key".into()))?;
-        let jwt = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            &claims,
-            &enc,
-        )
-        .map_err(|e| TargetError(format!("cannot sign the GitHub App JWT: {e}")))?;
+        let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &enc)
+            .map_err(|e| TargetError(format!("cannot sign the GitHub App JWT: {e}")))?;
         let jwt = Secret::new(jwt);
 
         let id = match installation_id {
@@ -161,15 +133,12 @@ impl GithubClient {
             None => {
                 let url = match scope {
                     GithubScope::Org { org, .. } => self.url(&["orgs", org, "installation"]),
-                    GithubScope::Repo { repository }
-                    | GithubScope::Environment { repository, .. } => {
+                    GithubScope::Repo { repository } | GithubScope::Environment { repository, .. } => {
                         let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
                         self.url(&["repos", o, r, "installation"])
                     }
                 };
-                let r = self
-                    .get(url, &jwt, "GitHub App installation lookup")
-                    .await?;
+                let r = self.get(url, &jwt, "GitHub App installation lookup").await?;
                 expect_ok(
                     &r,
                     200,
@@ -180,37 +149,18 @@ impl GithubClient {
             }
         };
         let url = self.url(&["app", "installations", &id.to_string(), "access_tokens"]);
-        let at = self.send("GitHub App installation token", || {
-                self.request(reqwest::Method::POST, url.clone(), &jwt)
-            })
-            .await;
-        let r = at
-            .result
-            .map_err(|e| TargetError(format!("GitHub App installation token: {e}")))?;
-        expect_ok(
-            &r,
-            201,
-            &format!("GitHub App installation {id} token"),
-            &scope.describe(),
-        )?;
+        let at =
+            self.send("GitHub App installation token", || self.request(reqwest::Method::POST, url.clone(), &jwt)).await;
+        let r = at.result.map_err(|e| TargetError(format!("GitHub App installation token: {e}")))?;
+        expect_ok(&r, 201, &format!("GitHub App installation {id} token"), &scope.describe())?;
         let token = parse::<TokenResponse>(&r, "installation token")?.token;
-        log::debug(&format!(
-            "made a GitHub App installation token for {}",
-            scope.owner()
-        ));
+        log::debug(&format!("made a GitHub App installation token for {}", scope.owner()));
         Ok(Secret::new(token))
     }
 
-    async fn get(
-        &self,
-        url: url::Url,
-        token: &Secret,
-        what: &str,
-    ) -> Result<Response, TargetError> {
+    async fn get(&self, url: url::Url, token: &Secret, what: &str) -> Result<Response, TargetError> {
         log::debug(&format!("GET {url}"));
-        self.send(what, || {
-                self.request(reqwest::Method::GET, url.clone(), token)
-            })
+        self.send(what, || self.request(reqwest::Method::GET, url.clone(), token))
             .await
             .result
             .map_err(|e| TargetError(format!("{what}: GET {url}: {e}")))
@@ -222,10 +172,7 @@ impl GithubClient {
                 let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
                 vec!["repos", o, r, "actions", "secrets"]
             }
-            GithubScope::Environment {
-                repository,
-                environment,
-            } => {
+            GithubScope::Environment { repository, environment } => {
                 let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
                 vec!["repos", o, r, "environments", environment, "secrets"]
             }
@@ -243,8 +190,7 @@ impl GithubClient {
             let r = self.get(self.url(&segs), &token, "public key").await?;
             expect_ok(&r, 200, "public key", &scope.describe())?;
             let k = parse::<KeyResponse>(&r, "public key")?;
-            PublicKey::from_base64(&k.key_id, &k.key)
-                .map_err(|e| TargetError(format!("{}: {e}", scope.describe())))
+            PublicKey::from_base64(&k.key_id, &k.key).map_err(|e| TargetError(format!("{}: {e}", scope.describe())))
         })
         .await
         .cloned()
@@ -254,9 +200,7 @@ impl GithubClient {
         let full = format!("{org}/{name}");
         let c = cell(&self.repo_ids, &full);
         c.get_or_try_init(|| async {
-            let r = self
-                .get(self.url(&["repos", org, name]), token, "repository lookup")
-                .await?;
+            let r = self.get(self.url(&["repos", org, name]), token, "repository lookup").await?;
             if r.status.as_u16() == 404 {
                 return Err(TargetError(format!(
                     "selected repository {full} was not found, or the token cannot see it"
@@ -291,9 +235,7 @@ impl GithubTarget {
     /// Builds the PUT body: the sealed value, its key id, and for org secrets the visibility.
     async fn body(&self, value: &Secret, token: &Secret) -> Result<serde_json::Value, TargetError> {
         let key = self.client.public_key(&self.secret.scope).await?;
-        let sealed = key
-            .seal(value)
-            .map_err(|e| TargetError(format!("{}: {e}", self.describe())))?;
+        let sealed = key.seal(value).map_err(|e| TargetError(format!("{}: {e}", self.describe())))?;
         let mut body = serde_json::json!({ "encrypted_value": sealed, "key_id": key.key_id });
         if let GithubScope::Org { org, visibility } = &self.secret.scope {
             let (vis, repos) = match visibility {
@@ -316,28 +258,18 @@ impl GithubTarget {
     async fn put(&self, value: &Secret) -> Written {
         let token = match self.client.token(&self.secret.scope).await {
             Ok(t) => t,
-            Err(e) => {
-                return Written {
-                    attempts: 0,
-                    result: Err(e),
-                }
-            }
+            Err(e) => return Written { attempts: 0, result: Err(e) },
         };
         let body = match self.body(value, &token).await {
             Ok(b) => b,
-            Err(e) => {
-                return Written {
-                    attempts: 0,
-                    result: Err(e),
-                }
-            }
+            Err(e) => return Written { attempts: 0, result: Err(e) },
         };
         let url = self.secret_url();
         log::debug(&format!("PUT {url}"));
-        let at = self.client.send(&format!("write {}", self.describe()), || {
-                self.client
-                    .request(reqwest::Method::PUT, url.clone(), &token)
-                    .json(&body)
+        let at = self
+            .client
+            .send(&format!("write {}", self.describe()), || {
+                self.client.request(reqwest::Method::PUT, url.clone(), &token).json(&body)
             })
             .await;
         let result = match at.result {
@@ -345,10 +277,7 @@ impl GithubTarget {
             Ok(r) => Err(status_error(&r, "write", &self.describe())),
             Err(e) => Err(TargetError(format!("{}: {e}", self.describe()))),
         };
-        Written {
-            attempts: at.attempts,
-            result,
-        }
+        Written { attempts: at.attempts, result }
     }
 }
 
@@ -364,35 +293,22 @@ impl Target for GithubTarget {
 
     fn check_value(&self, value: &Secret) -> Result<(), String> {
         if value.len() > GITHUB_MAX_SECRET_BYTES {
-            return Err(format!(
-                "the new value is {} bytes, over GitHub's 48 KB secret limit",
-                value.len()
-            ));
+            return Err(format!("the new value is {} bytes, over GitHub's 48 KB secret limit", value.len()));
         }
         Ok(())
     }
 
     async fn updated_at(&self) -> Result<Option<jiff::Timestamp>, TargetError> {
         let token = self.client.token(&self.secret.scope).await?;
-        let r = self
-            .client
-            .get(self.secret_url(), &token, "read secret")
-            .await?;
+        let r = self.client.get(self.secret_url(), &token, "read secret").await?;
         if r.status.as_u16() == 404 {
             return Ok(None);
         }
         expect_ok(&r, 200, "read secret", &self.describe())?;
         let meta = parse::<SecretMeta>(&r, "secret")?;
-        meta.updated_at
-            .parse::<jiff::Timestamp>()
-            .map(Some)
-            .map_err(|_| {
-                TargetError(format!(
-                    "{}: updated_at `{}` is not a timestamp",
-                    self.describe(),
-                    meta.updated_at
-                ))
-            })
+        meta.updated_at.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
+            TargetError(format!("{}: updated_at `{}` is not a timestamp", self.describe(), meta.updated_at))
+        })
     }
 
     async fn preflight(&self, current: Option<&Secret>) -> Result<(), TargetError> {
@@ -408,12 +324,8 @@ impl Target for GithubTarget {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(r: &Response, what: &str) -> Result<T, TargetError> {
-    serde_json::from_slice(&r.body).map_err(|_| {
-        TargetError(format!(
-            "GitHub answered a {what} request with an unexpected body: {}",
-            r.snippet()
-        ))
-    })
+    serde_json::from_slice(&r.body)
+        .map_err(|_| TargetError(format!("GitHub answered a {what} request with an unexpected body: {}", r.snippet())))
 }
 
 fn expect_ok(r: &Response, want: u16, what: &str, target: &str) -> Result<(), TargetError> {
@@ -438,7 +350,5 @@ fn status_error(r: &Response, what: &str, target: &str) -> TargetError {
         404 => " (not found: check the repository, environment or organization name, and that the token can see it)",
         _ => "",
     };
-    TargetError(format!(
-        "{target}: {what} answered HTTP {status}: {message}{hint}"
-    ))
+    TargetError(format!("{target}: {what} answered HTTP {status}: {message}{hint}"))
 }

@@ -51,22 +51,14 @@ pub struct Factory {
 impl Factory {
     /// Prepares clients for the services the plan uses. Makes no request.
     pub fn new(plan: &Plan, http: &Http) -> Self {
-        Factory {
-            github: plan
-                .github
-                .as_ref()
-                .map(|g| Arc::new(github::GithubClient::new(http.clone(), g.clone()))),
-        }
+        Factory { github: plan.github.as_ref().map(|g| Arc::new(github::GithubClient::new(http.clone(), g.clone()))) }
     }
 
     /// The target at `location`.
     pub fn build(&self, location: &TargetLocation) -> Arc<dyn Target> {
         match location {
             TargetLocation::Github(s) => {
-                let client = self
-                    .github
-                    .clone()
-                    .expect("the plan has GitHub settings when it has a GitHub target");
+                let client = self.github.clone().expect("the plan has GitHub settings when it has a GitHub target");
                 Arc::new(github::GithubTarget::new(client, s.clone()))
             }
         }

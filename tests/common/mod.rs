@@ -59,10 +59,7 @@ fn spawn(cmd: Command) -> (Proc, u16) {
 fn spawn_with(mut cmd: Command, args: &[&std::ffi::OsStr]) -> (Proc, u16) {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
-    cmd.arg(&port_file)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.arg(&port_file).args(args).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start server");
     let start = Instant::now();
     loop {
@@ -77,10 +74,7 @@ fn spawn_with(mut cmd: Command, args: &[&std::ffi::OsStr]) -> (Proc, u16) {
             child.stderr.take().unwrap().read_to_string(&mut err).ok();
             panic!("server exited with {status}: {err}");
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
+        assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -99,10 +93,7 @@ impl OAuth {
         let mut cmd = Command::new("node");
         cmd.arg(&script);
         let (proc_, port) = spawn(cmd);
-        OAuth {
-            _proc: proc_,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        OAuth { _proc: proc_, url: format!("http://127.0.0.1:{port}") }
     }
 
     pub fn token_url(&self) -> String {
@@ -111,12 +102,8 @@ impl OAuth {
 
     /// A first refresh token, as a login would give.
     pub fn mint(&self, client_id: &str) -> String {
-        let r: Value = http()
-            .post(format!("{}/_test/mint?client_id={client_id}", self.url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let r: Value =
+            http().post(format!("{}/_test/mint?client_id={client_id}", self.url)).send().unwrap().json().unwrap();
         r["refresh_token"].as_str().unwrap().to_owned()
     }
 
@@ -164,42 +151,19 @@ impl GitHub {
         let (ca, ca_key) = (d.join("ca.pem"), d.join("ca-key.pem"));
         let (cert, key, csr) = (d.join("cert.pem"), d.join("key.pem"), d.join("leaf.csr"));
         let ext = d.join("leaf.ext");
-        std::fs::write(
-            &ext,
-            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .unwrap();
+        std::fs::write(&ext, "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
         let openssl = |args: &[&std::ffi::OsStr]| {
             let out = Command::new("openssl").args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "openssl: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
         };
         let s = |x: &'static str| -> &std::ffi::OsStr { x.as_ref() };
         // A private CA and a leaf certificate it signed, as on a GitHub Enterprise Server.
         openssl(
-            &[
-                s("req"),
-                s("-x509"),
-                s("-newkey"),
-                s("rsa:2048"),
-                s("-nodes"),
-                s("-days"),
-                s("2"),
-            ]
-            .iter()
-            .copied()
-            .chain([
-                s("-subj"),
-                s("/CN=test CA"),
-                s("-keyout"),
-                ca_key.as_os_str(),
-                s("-out"),
-                ca.as_os_str(),
-            ])
-            .collect::<Vec<_>>(),
+            &[s("req"), s("-x509"), s("-newkey"), s("rsa:2048"), s("-nodes"), s("-days"), s("2")]
+                .iter()
+                .copied()
+                .chain([s("-subj"), s("/CN=test CA"), s("-keyout"), ca_key.as_os_str(), s("-out"), ca.as_os_str()])
+                .collect::<Vec<_>>(),
         );
         openssl(&[
             s("req"),
@@ -240,15 +204,8 @@ impl GitHub {
         let mut cmd = Command::new(deps().join("venv/bin/python"));
         cmd.arg(root().join("tests/support/github_standin.py"));
         let (proc_, port) = spawn_with(cmd, args);
-        let host = if scheme == "https" {
-            "localhost"
-        } else {
-            "127.0.0.1"
-        };
-        let gh = GitHub {
-            _proc: proc_,
-            url: format!("{scheme}://{host}:{port}"),
-        };
+        let host = if scheme == "https" { "localhost" } else { "127.0.0.1" };
+        let gh = GitHub { _proc: proc_, url: format!("{scheme}://{host}:{port}") };
         gh.setup(json!({
             "tokens": { GH_TOKEN: { "repos": "*" }, GH_READONLY: { "repos": "*", "write": false } },
             "repos": { REPO: { "id": 4242, "environments": ["prod"] }, "acme/api": { "id": 4343 }, "acme/web": { "id": 4444 } },
@@ -258,39 +215,21 @@ impl GitHub {
     }
 
     pub fn setup(&self, body: Value) {
-        let r = http()
-            .post(format!("{}/_control/setup", self.url))
-            .json(&body)
-            .send()
-            .unwrap();
+        let r = http().post(format!("{}/_control/setup", self.url)).json(&body).send().unwrap();
         assert!(r.status().is_success());
     }
 
     pub fn fault(&self, rule: Value) {
-        let r = http()
-            .post(format!("{}/_control/faults", self.url))
-            .json(&json!({ "rules": [rule] }))
-            .send()
-            .unwrap();
+        let r = http().post(format!("{}/_control/faults", self.url)).json(&json!({ "rules": [rule] })).send().unwrap();
         assert!(r.status().is_success());
     }
 
     pub fn requests(&self) -> Vec<Value> {
-        http()
-            .get(format!("{}/_control/requests", self.url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
+        http().get(format!("{}/_control/requests", self.url)).send().unwrap().json().unwrap()
     }
 
     pub fn secrets(&self) -> Vec<Value> {
-        http()
-            .get(format!("{}/_control/secrets", self.url))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
+        http().get(format!("{}/_control/secrets", self.url)).send().unwrap().json().unwrap()
     }
 
     /// The plaintext of a repository secret, as the stand-in opened it.
@@ -306,9 +245,7 @@ impl GitHub {
     }
 
     pub fn secret_meta(&self, scope: &Value, name: &str) -> Option<Value> {
-        self.secrets()
-            .into_iter()
-            .find(|s| &s["scope"] == scope && s["name"] == name)
+        self.secrets().into_iter().find(|s| &s["scope"] == scope && s["name"] == name)
     }
 
     /// A fake token endpoint on the stand-in, answering only with injected faults.
@@ -327,8 +264,7 @@ pub struct Run {
 
 impl Run {
     pub fn report(&self) -> Value {
-        let text = std::fs::read_to_string(self.dir.path().join("secret-rotator-report.json"))
-            .expect("report written");
+        let text = std::fs::read_to_string(self.dir.path().join("secret-rotator-report.json")).expect("report written");
         serde_json::from_str(&text).unwrap()
     }
     pub fn file(&self, name: &str) -> String {
@@ -405,22 +341,13 @@ impl Bin {
     }
 
     pub fn spawn(mut self) -> (Child, tempfile::TempDir) {
-        let child = self
-            .cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         (child, self.dir)
     }
 }
 
 /// The usual single-rotation inputs: oauth2 (basic auth) into a repository secret.
-pub fn oauth_inputs(
-    oauth_url: &str,
-    gh: &GitHub,
-    refresh_token: &str,
-) -> Vec<(&'static str, String)> {
+pub fn oauth_inputs(oauth_url: &str, gh: &GitHub, refresh_token: &str) -> Vec<(&'static str, String)> {
     vec![
         ("INPUT_PROVIDER", "oauth2".into()),
         ("INPUT_TOKEN_URL", format!("{oauth_url}/token")),
@@ -436,35 +363,17 @@ pub fn oauth_inputs(
 /// An age identity made by the real `age-keygen`: (identity file, recipient).
 pub fn age_key(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("age-key.txt");
-    let out = Command::new("age-keygen")
-        .arg("-o")
-        .arg(&key)
-        .output()
-        .expect("age-keygen (run scripts/test-deps.sh)");
+    let out = Command::new("age-keygen").arg("-o").arg(&key).output().expect("age-keygen (run scripts/test-deps.sh)");
     assert!(out.status.success());
     let text = std::fs::read_to_string(&key).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_owned();
+    let recipient = text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().to_owned();
     (key, recipient)
 }
 
 /// Decrypts a rescue file with the real `age`.
 pub fn age_decrypt(identity: &Path, file: &Path) -> String {
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(identity)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "age -d failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("age").arg("-d").arg("-i").arg(identity).arg(file).output().unwrap();
+    assert!(out.status.success(), "age -d failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -496,33 +405,16 @@ impl Prism {
         let key = String::from_utf8(key.stdout).unwrap();
         let out = Command::new(deps.join("venv/bin/python"))
             .arg(root().join("tests/support/openapi_subset.py"))
-            .arg(
-                deps.join("node/node_modules/@octokit/openapi/generated/api.github.com.deref.json"),
-            )
+            .arg(deps.join("node/node_modules/@octokit/openapi/generated/api.github.com.deref.json"))
             .arg(&spec)
             .arg(key.trim())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = dir.path().join("prism.log");
         let child = Command::new(deps.join("node/node_modules/.bin/prism"))
-            .args([
-                "mock",
-                "--errors",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
+            .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
             .arg(&spec)
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null())
@@ -530,18 +422,10 @@ impl Prism {
             .unwrap();
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "prism did not start"
-            );
+            assert!(start.elapsed() < Duration::from_secs(90), "prism did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Prism {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        }
+        Prism { child, url: format!("http://127.0.0.1:{port}"), log, _dir: dir }
     }
 
     /// Everything Prism printed (its per-request validation log).
