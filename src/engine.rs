@@ -1,14 +1,16 @@
 //! The rotation engine: the safety protocol, top to bottom, in one place.
 //!
 //! For each rotation:
-//! 1. **freshness** — with `min_age`, skip when every target of the credential is young enough;
-//! 2. **preflight** — prove every target writable (re-write the current value) before the
+//! 1. **check** — the current credential, where the upstream can check it without spending it;
+//! 2. **freshness** — with `min_age`, skip when the credential (or every target holding it) is
+//!    young enough;
+//! 3. **preflight** — prove every target writable (re-write the current value) before the
 //!    upstream is touched; any failure stops here with the credential untouched;
-//! 3. **rotate** — send the rotate request once; mask the new values at once;
-//! 4. **verify** — check the new access token, when asked;
-//! 5. **write** — write every target concurrently (bounded), with retries;
-//! 6. **rescue** — a value that could not be stored is age-encrypted to the operator's key;
-//! 7. **report** — what happened, with fingerprints, never values.
+//! 4. **rotate** — send the rotate request once; mask the new values at once;
+//! 5. **verify** — check the new credential (provider) and access token (`verify_url`);
+//! 6. **write** — write every target concurrently (bounded), with retries;
+//! 7. **rescue** — a value that could not be stored is age-encrypted to the operator's key;
+//! 8. **report** — what happened, with fingerprints, never values.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,13 +113,34 @@ async fn rotate_one(
         error: None,
     };
 
-    // 1. Freshness.
+    // 1. Check the current credential, where that does not spend it.
+    let checked = match provider.check(ctx.http).await {
+        Ok(c) => c,
+        Err(e) => {
+            rep.status = match &e {
+                ProviderError::Rejected(_) => RotationStatus::Rejected,
+                _ => RotationStatus::Failed,
+            };
+            rep.error = Some(format!("preflight failed, nothing was rotated: {e}"));
+            return (rep, None);
+        }
+    };
+
+    // 2. Freshness: the credential's own age where the upstream tells it, else the targets'.
     if let Some(min_age) = plan.min_age {
-        match fresh(&targets, min_age).await {
+        let young = |at: jiff::Timestamp| {
+            jiff::Timestamp::now().duration_since(at)
+                < jiff::SignedDuration::try_from(min_age).unwrap_or(jiff::SignedDuration::MAX)
+        };
+        let verdict = match checked.created_at {
+            Some(at) => Ok(young(at)),
+            None => fresh(&targets, provider.current(), young).await,
+        };
+        match verdict {
             Ok(true) => {
                 rep.status = RotationStatus::Skipped;
                 rep.error = None;
-                log::info_in(name, &format!("every target was updated less than {} ago: skipped", human(min_age)));
+                log::info_in(name, &format!("the credential is less than {} old: skipped", human(min_age)));
                 return (rep, None);
             }
             Ok(false) => {}
@@ -128,7 +151,7 @@ async fn rotate_one(
         }
     }
 
-    // 2. Preflight: every target proven writable before the upstream is touched.
+    // 3. Preflight: every target proven writable before the upstream is touched.
     let results = preflight(&targets, provider.current()).await;
     let mut failures = Vec::new();
     for (i, r) in results.into_iter().enumerate() {
@@ -156,7 +179,7 @@ async fn rotate_one(
         return (rep, None);
     }
 
-    // 3. Rotate: the request is sent once.
+    // 4. Rotate: the request is sent once.
     let rotated = match provider.rotate(ctx.http).await {
         Ok(r) => r,
         Err(e) => {
@@ -182,11 +205,14 @@ async fn rotate_one(
         log::info_in(name, "the provider issued no new refresh token: the current one stays valid");
     }
 
-    // 4. Verify. The old credential is already spent, so a failure here still writes the new one.
-    let verify_error = match (&plan.verify_url, &rotated.access_token) {
-        (Some(url), Some(token)) => verify(ctx.http, url, token).await.err(),
-        (Some(_), None) => Some("verify_url is set but the provider issued no access token".to_owned()),
-        _ => None,
+    // 5. Verify. The old credential is already spent, so a failure here still writes the new one.
+    let verify_error = match provider.verify(ctx.http, &rotated).await {
+        Err(e) => Some(e),
+        Ok(()) => match (&plan.verify_url, &rotated.access_token) {
+            (Some(url), Some(token)) => verify(ctx.http, url, token).await.err(),
+            (Some(_), None) => Some("verify_url is set but the provider issued no access token".to_owned()),
+            _ => None,
+        },
     };
     if let Some(e) = &verify_error {
         log::log(
@@ -196,7 +222,7 @@ async fn rotate_one(
         );
     }
 
-    // 5. Write.
+    // 6. Write.
     let written = write_all(&targets, &rotated).await;
     let mut credential_lost = false;
     let mut failed = Vec::new();
@@ -221,7 +247,7 @@ async fn rotate_one(
         }
     }
 
-    // 6. Rescue and status.
+    // 7. Rescue and status.
     if failed.is_empty() {
         rep.status = if verify_error.is_some() { RotationStatus::Failed } else { RotationStatus::Rotated };
         rep.error = verify_error.map(|e| format!("verification failed: {e}; the new credential was stored anyway"));
@@ -267,14 +293,15 @@ async fn rotate_one(
     (rep, rotated.access_token)
 }
 
-/// True when every credential target exists and was updated less than `min_age` ago.
-async fn fresh(targets: &[Planned], min_age: Duration) -> Result<bool, TargetError> {
-    let now = jiff::Timestamp::now();
+/// True when every credential target exists and was updated recently (`young`).
+async fn fresh(
+    targets: &[Planned],
+    live: &Secret,
+    young: impl Fn(jiff::Timestamp) -> bool,
+) -> Result<bool, TargetError> {
     for t in targets.iter().filter(|t| t.value == ValueKind::Credential) {
-        match t.target.updated_at().await? {
-            Some(at)
-                if now.duration_since(at)
-                    < jiff::SignedDuration::try_from(min_age).unwrap_or(jiff::SignedDuration::MAX) => {}
+        match t.target.updated_at(live).await? {
+            Some(at) if young(at) => {}
             _ => return Ok(false),
         }
     }
@@ -287,7 +314,8 @@ async fn preflight(targets: &[Planned], current: &Secret) -> Vec<Result<(), Targ
     for (i, p) in targets.iter().enumerate() {
         let target = p.target.clone();
         let value = (p.value == ValueKind::Credential).then(|| current.clone());
-        set.spawn(async move { (i, target.preflight(value.as_ref()).await) });
+        let live = current.clone();
+        set.spawn(async move { (i, target.preflight(value.as_ref(), &live).await) });
     }
     let mut out: Vec<Result<(), TargetError>> = (0..targets.len()).map(|_| Ok(())).collect();
     while let Some(joined) = set.join_next().await {
@@ -323,8 +351,9 @@ async fn write_all(targets: &[Planned], rotated: &Rotated) -> Vec<WriteResult> {
             continue;
         }
         let target = p.target.clone();
+        let live = rotated.credential.clone();
         set.spawn(async move {
-            let w = target.write(&value).await;
+            let w = target.write(&value, &live).await;
             (i, w.attempts, w.result.map_err(|e| e.0))
         });
     }

@@ -42,6 +42,13 @@ pub enum ProviderError {
     },
 }
 
+/// What a check of the current credential found (without consuming it).
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// When the current credential was issued, where the upstream says (its age, for `min_age`).
+    pub created_at: Option<jiff::Timestamp>,
+}
+
 /// A place where a credential is rotated.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -49,8 +56,17 @@ pub trait Provider: Send + Sync {
     fn kind(&self) -> &'static str;
     /// The current credential (what the targets hold now).
     fn current(&self) -> &Secret;
+    /// Checks the current credential without consuming it, where the upstream can (a rotating
+    /// refresh token cannot be checked: using it spends it). Part of the preflight.
+    async fn check(&self, _http: &Http) -> Result<Checked, ProviderError> {
+        Ok(Checked::default())
+    }
     /// Rotates: called at most once per run, and the request is sent once.
     async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError>;
+    /// Checks the new credential before it is written, where the upstream can.
+    async fn verify(&self, _http: &Http, _rotated: &Rotated) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Makes the provider a plan describes.

@@ -298,7 +298,7 @@ impl Target for GithubTarget {
         Ok(())
     }
 
-    async fn updated_at(&self) -> Result<Option<jiff::Timestamp>, TargetError> {
+    async fn updated_at(&self, _live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError> {
         let token = self.client.token(&self.secret.scope).await?;
         let r = self.client.get(self.secret_url(), &token, "read secret").await?;
         if r.status.as_u16() == 404 {
@@ -311,14 +311,14 @@ impl Target for GithubTarget {
         })
     }
 
-    async fn preflight(&self, current: Option<&Secret>) -> Result<(), TargetError> {
+    async fn preflight(&self, current: Option<&Secret>, _live: &Secret) -> Result<(), TargetError> {
         match current {
             Some(value) => self.put(value).await.result,
             None => self.client.public_key(&self.secret.scope).await.map(|_| ()),
         }
     }
 
-    async fn write(&self, value: &Secret) -> Written {
+    async fn write(&self, value: &Secret, _live: &Secret) -> Written {
         self.put(value).await
     }
 }

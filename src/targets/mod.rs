@@ -35,12 +35,15 @@ pub trait Target: Send + Sync {
     /// Why `value` cannot be stored here (size, format), checked before anything is rotated.
     fn check_value(&self, value: &Secret) -> Result<(), String>;
     /// When the stored value was last updated: `None` when the target does not exist yet.
-    async fn updated_at(&self) -> Result<Option<jiff::Timestamp>, TargetError>;
+    /// `live` is the rotation's credential as it is now (see [`Target::write`]).
+    async fn updated_at(&self, live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError>;
     /// Proves the target writable: re-writes `current` (creating the target when missing), or,
     /// when the value is not known yet, proves it reachable.
-    async fn preflight(&self, current: Option<&Secret>) -> Result<(), TargetError>;
-    /// Writes `value`, retrying as the server allows.
-    async fn write(&self, value: &Secret) -> Written;
+    async fn preflight(&self, current: Option<&Secret>, live: &Secret) -> Result<(), TargetError>;
+    /// Writes `value`, retrying as the server allows. `live` is the rotation's credential as it
+    /// is now: the new one after a rotation. A target that authenticates with the very token
+    /// being rotated (a GitLab token writing its own variable) uses it, as the old one is dead.
+    async fn write(&self, value: &Secret, live: &Secret) -> Written;
 }
 
 /// Makes targets for the locations of a plan, sharing one client (and its caches) per service.
