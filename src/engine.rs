@@ -104,7 +104,7 @@ async fn rotate_one(
             .map(|p| TargetReport {
                 kind: p.target.kind().to_owned(),
                 target: p.target.describe(),
-                value: p.value.as_str().to_owned(),
+                value: p.value.label(provider.kind()).to_owned(),
                 status: TargetStatus::Skipped,
                 attempts: 0,
                 error: None,
@@ -256,7 +256,7 @@ async fn rotate_one(
         let stored: Vec<&str> = rep
             .targets
             .iter()
-            .filter(|t| t.status == TargetStatus::Written && t.value == ValueKind::Credential.as_str())
+            .filter(|t| t.status == TargetStatus::Written && t.value == ValueKind::Credential.label(provider.kind()))
             .map(|t| t.target.as_str())
             .collect();
         let mut msg = format!("the new credential could not be stored in every target: {}", failed.join("; "));

@@ -36,6 +36,26 @@ pub struct Plan {
     pub ca_pem: Option<Vec<u8>>,
     /// GitHub connection, when any target is on GitHub.
     pub github: Option<GithubSettings>,
+    /// GitLab connection, when any target is on GitLab.
+    pub gitlab: Option<GitlabSettings>,
+}
+
+/// How to reach GitLab's CI/CD variables.
+#[derive(Debug, Clone)]
+pub struct GitlabSettings {
+    /// REST API base (`https://gitlab.example.com/api/v4`).
+    pub api_url: Url,
+    /// The token that writes variables; `None`: each rotation's own (rotated) GitLab token.
+    pub writer: Option<GitlabWriter>,
+}
+
+/// A token that writes GitLab variables.
+#[derive(Debug, Clone)]
+pub struct GitlabWriter {
+    /// The token.
+    pub token: Secret,
+    /// Sent as `Authorization: Bearer` (an OAuth token) instead of `PRIVATE-TOKEN`.
+    pub bearer: bool,
 }
 
 /// How to reach GitHub.
@@ -87,6 +107,32 @@ pub struct RotationPlan {
 pub enum ProviderSpec {
     /// RFC 6749 refresh grant.
     OAuth2(OAuth2Spec),
+    /// GitLab access token self-rotation.
+    GitlabToken(GitlabTokenSpec),
+}
+
+/// Which kind of GitLab access token, and who owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A personal access token.
+    Personal,
+    /// A project access token of this project (id or path).
+    Project(String),
+    /// A group access token of this group (id or path).
+    Group(String),
+}
+
+/// `provider: gitlab-token`
+#[derive(Debug)]
+pub struct GitlabTokenSpec {
+    /// REST API base.
+    pub api_url: Url,
+    /// The token to rotate.
+    pub token: Secret,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// Lifetime of the new token, in days (always sent as `expires_at`).
+    pub expires_in_days: u32,
 }
 
 impl ProviderSpec {
@@ -94,6 +140,7 @@ impl ProviderSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderSpec::OAuth2(_) => "oauth2",
+            ProviderSpec::GitlabToken(_) => "gitlab-token",
         }
     }
 
@@ -101,6 +148,7 @@ impl ProviderSpec {
     pub fn current(&self) -> &Secret {
         match self {
             ProviderSpec::OAuth2(o) => &o.refresh_token,
+            ProviderSpec::GitlabToken(g) => &g.token,
         }
     }
 }
@@ -143,11 +191,13 @@ pub enum ValueKind {
 }
 
 impl ValueKind {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValueKind::Credential => "refresh_token",
-            ValueKind::AccessToken => "access_token",
+    /// The config spelling, for a provider of this kind: the rotated credential is a
+    /// `refresh_token` (oauth2) or a `token` (gitlab-token).
+    pub fn label(self, provider: &str) -> &'static str {
+        match (self, provider) {
+            (ValueKind::Credential, "gitlab-token") => "token",
+            (ValueKind::Credential, _) => "refresh_token",
+            (ValueKind::AccessToken, _) => "access_token",
         }
     }
 }
@@ -166,6 +216,8 @@ pub struct TargetSpec {
 pub enum TargetLocation {
     /// A GitHub Actions secret.
     Github(GithubSecret),
+    /// A GitLab CI/CD variable.
+    Gitlab(GitlabVariable),
 }
 
 impl TargetLocation {
@@ -173,6 +225,7 @@ impl TargetLocation {
     pub fn kind(&self) -> &'static str {
         match self {
             TargetLocation::Github(_) => "github",
+            TargetLocation::Gitlab(_) => "gitlab",
         }
     }
 
@@ -180,7 +233,81 @@ impl TargetLocation {
     pub fn describe(&self) -> String {
         match self {
             TargetLocation::Github(g) => g.describe(),
+            TargetLocation::Gitlab(g) => g.describe(),
         }
+    }
+
+    /// What makes two targets the same place (flags aside).
+    pub fn identity(&self) -> String {
+        match self {
+            TargetLocation::Github(g) => format!("github {}", g.describe()),
+            TargetLocation::Gitlab(g) => format!("gitlab {}", g.describe()),
+        }
+    }
+}
+
+/// Which GitLab variable, and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GitlabVariable {
+    /// Project or group.
+    pub scope: GitlabScope,
+    /// Key.
+    pub key: String,
+    /// Environment scope (`*` for all).
+    pub environment_scope: String,
+    /// Masked in job logs.
+    pub masked: bool,
+    /// Masked and hidden (settable only at creation).
+    pub masked_and_hidden: bool,
+    /// Protected branches and tags only.
+    pub protected: bool,
+    /// `$` not expanded.
+    pub raw: bool,
+    /// `env_var` or `file`.
+    pub variable_type: String,
+    /// Description.
+    pub description: Option<String>,
+}
+
+impl GitlabVariable {
+    /// `project acme/app variable FOO (scope production)`.
+    pub fn describe(&self) -> String {
+        let scope = match &self.scope {
+            GitlabScope::Project(p) => format!("project {p}"),
+            GitlabScope::Group(g) => format!("group {g}"),
+        };
+        if self.environment_scope == "*" {
+            format!("{scope} variable {}", self.key)
+        } else {
+            format!("{scope} variable {} (environment {})", self.key, self.environment_scope)
+        }
+    }
+
+    /// True when GitLab masks the value: its masking rules apply.
+    pub fn is_masked(&self) -> bool {
+        self.masked || self.masked_and_hidden
+    }
+}
+
+/// A GitLab project or group (id or path).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GitlabScope {
+    /// Project id or `group/project` path.
+    Project(String),
+    /// Group id or path.
+    Group(String),
+}
+
+/// GitLab's masking rules: a single line, no spaces, at least 8 characters.
+pub fn masking_problem(value: &str) -> Option<&'static str> {
+    if value.chars().count() < 8 {
+        Some("is shorter than 8 characters")
+    } else if value.contains(['\n', '\r']) {
+        Some("is not a single line")
+    } else if value.chars().any(char::is_whitespace) {
+        Some("contains spaces")
+    } else {
+        None
     }
 }
 
@@ -345,12 +472,30 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
         return Err(InputError::new("rotations", "the config file has no rotations: add at least one"));
     }
 
+    let gitlab_api = gitlab_api_url(raw.gitlab.as_ref(), inputs, env)?;
+    let gitlab_writer = gitlab_writer(raw.gitlab.as_ref(), inputs, env)?;
+
     let mut rotations = Vec::new();
     let mut names = HashSet::new();
     let mut written = HashSet::new();
     for (i, r) in raw.rotations.iter().enumerate() {
         let origin = origin_of(i);
-        let rot = rotation(r, origin, default_rescue.as_ref())?;
+        let rot = rotation(r, origin, default_rescue.as_ref(), &gitlab_api, env)?;
+        let writes_gitlab = rot.targets.iter().any(|t| t.location.kind() == "gitlab");
+        if writes_gitlab && gitlab_writer.is_none() && !matches!(rot.provider, ProviderSpec::GitlabToken(_)) {
+            let input = match origin {
+                Origin::Inputs => label("gitlab_token"),
+                Origin::Config(_) => "gitlab.token".to_owned(),
+            };
+            return Err(InputError::new(
+                input,
+                format!(
+                    "is required to write GitLab variables for rotation `{}`: a project, group or personal access token \
+                     with the api scope (only a gitlab-token rotation can write with the token it rotates)",
+                    rot.name
+                ),
+            ));
+        }
         if !names.insert(rot.name.clone()) {
             return Err(InputError::new(
                 origin.label("name", "name"),
@@ -358,7 +503,7 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
             ));
         }
         for t in &rot.targets {
-            if !written.insert(t.location.clone()) {
+            if !written.insert(t.location.identity()) {
                 return Err(InputError::new(
                     origin.label("targets", "secret_name"),
                     format!("{} is written twice in one run: each target may appear once", t.location.describe()),
@@ -387,7 +532,10 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
         None
     };
 
-    Ok(Plan { dry_run, rotations, timeout, ca_pem, github })
+    let needs_gitlab = rotations.iter().any(|r| r.targets.iter().any(|t| t.location.kind() == "gitlab"));
+    let gitlab = needs_gitlab.then(|| GitlabSettings { api_url: gitlab_api.clone(), writer: gitlab_writer });
+
+    Ok(Plan { dry_run, rotations, timeout, ca_pem, github, gitlab })
 }
 
 fn read_config(path: &Path) -> Result<RawConfig, InputError> {
@@ -400,19 +548,15 @@ fn read_config(path: &Path) -> Result<RawConfig, InputError> {
 
 /// Single-rotation mode: the inputs in the config file's shape.
 fn raw_from_inputs(inputs: &Inputs, env: &Env) -> Result<RawConfig, InputError> {
-    let secret = |name: &str| -> Option<SecretSource> {
-        inputs.secret(name).map(|s| match s {
-            SecretInput::Value(v) => SecretSource::Value(v.clone()),
-            SecretInput::File(p) => SecretSource::File(p.clone()),
-        })
-    };
+    let secret = |name: &str| -> Option<SecretSource> { inputs.secret(name).map(to_source) };
     let get = |name: &str| inputs.get(name).map(str::to_owned);
+    let id = |name: &str| inputs.get(name).map(|v| IdValue::Text(v.to_owned()));
 
     let provider = match inputs.get("provider") {
         None => {
             return Err(InputError::new(
                 label("provider"),
-                "is required: set provider (oauth2), or give a config file with config",
+                "is required: set provider (oauth2 or gitlab-token), or give a config file with config",
             ))
         }
         Some("oauth2") => RawProvider::OAuth2(RawOAuth2 {
@@ -423,54 +567,147 @@ fn raw_from_inputs(inputs: &Inputs, env: &Env) -> Result<RawConfig, InputError> 
             scope: get("scope"),
             refresh_token: secret("refresh_token"),
         }),
+        Some("gitlab-token") => RawProvider::GitlabToken(RawGitlabToken {
+            token: secret("token"),
+            token_kind: get("token_kind"),
+            token_owner: id("token_owner"),
+            expires_in: id("expires_in"),
+            gitlab_url: None,
+        }),
         Some(other) => {
-            return Err(InputError::new(label("provider"), format!("`{other}` is not a provider: use oauth2")))
+            return Err(InputError::new(
+                label("provider"),
+                format!("`{other}` is not a provider: use oauth2 or gitlab-token"),
+            ))
         }
     };
+    // Inputs that belong to the other provider are a mistake worth naming.
+    let foreign: &[&str] = match provider {
+        RawProvider::OAuth2(_) => &["token", "token_kind", "token_owner", "expires_in"],
+        RawProvider::GitlabToken(_) => &[
+            "token_url",
+            "client_id",
+            "client_secret",
+            "client_auth",
+            "scope",
+            "refresh_token",
+            "access_token_secret_name",
+        ],
+    };
+    if let Some(f) = foreign.iter().find(|f| inputs.get(f).is_some() || inputs.secret(f).is_some()) {
+        let p = inputs.get("provider").unwrap_or_default();
+        return Err(InputError::new(label(f), format!("does not apply to provider {p}: drop it")));
+    }
 
     let target = match inputs.get("target") {
         Some(t) => t.to_owned(),
         None if env.is_true("GITHUB_ACTIONS") => "github".to_owned(),
+        None if env.is_true("GITLAB_CI") => "gitlab".to_owned(),
         None => {
-            return Err(InputError::new(label("target"), "is required outside GitHub Actions: set target to github"))
+            return Err(InputError::new(
+                label("target"),
+                "is required outside GitHub Actions and GitLab CI: set target to github or gitlab",
+            ))
         }
     };
-    if target != "github" {
-        return Err(InputError::new(label("target"), format!("`{target}` is not a target: use github")));
-    }
-    let secret_name = inputs.get("secret_name").ok_or_else(|| {
-        InputError::new(label("secret_name"), "is required: name the secret that receives the rotated credential")
-    })?;
-    let base = RawGithubTarget {
-        repository: get("repository").or_else(|| {
-            if inputs.get("org").is_none() {
-                env.get("GITHUB_REPOSITORY").map(str::to_owned)
-            } else {
-                None
+    let github_only = [
+        "secret_name",
+        "access_token_secret_name",
+        "repository",
+        "environment",
+        "org",
+        "visibility",
+        "selected_repositories",
+    ];
+    let gitlab_only = [
+        "variable_name",
+        "project",
+        "group",
+        "masked",
+        "masked_and_hidden",
+        "protected",
+        "raw",
+        "environment_scope",
+        "variable_type",
+        "variable_description",
+    ];
+    let (targets, key) = match target.as_str() {
+        "github" => {
+            if let Some(f) = gitlab_only.iter().find(|f| inputs.get(f).is_some()) {
+                return Err(InputError::new(label(f), "applies to target gitlab, not github: drop it or set target"));
             }
-        }),
-        environment: get("environment"),
-        org: get("org"),
-        visibility: get("visibility"),
-        selected_repositories: inputs
-            .get("selected_repositories")
-            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()),
-        secret: Some(secret_name.to_owned()),
+            let secret_name = inputs.get("secret_name").ok_or_else(|| {
+                InputError::new(
+                    label("secret_name"),
+                    "is required: name the secret that receives the rotated credential",
+                )
+            })?;
+            let base = RawGithubTarget {
+                repository: get("repository").or_else(|| {
+                    if inputs.get("org").is_none() {
+                        env.get("GITHUB_REPOSITORY").map(str::to_owned)
+                    } else {
+                        None
+                    }
+                }),
+                environment: get("environment"),
+                org: get("org"),
+                visibility: get("visibility"),
+                selected_repositories: inputs
+                    .get("selected_repositories")
+                    .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()),
+                secret: Some(secret_name.to_owned()),
+            };
+            let mut targets = vec![RawTargetEntry { github: Some(base.clone()), gitlab: None, value: None }];
+            if let Some(access) = inputs.get("access_token_secret_name") {
+                targets.push(RawTargetEntry {
+                    github: Some(RawGithubTarget { secret: Some(access.to_owned()), ..base }),
+                    gitlab: None,
+                    value: Some("access_token".to_owned()),
+                });
+            }
+            (targets, secret_name)
+        }
+        "gitlab" => {
+            if let Some(f) = github_only.iter().find(|f| inputs.get(f).is_some()) {
+                return Err(InputError::new(label(f), "applies to target github, not gitlab: drop it or set target"));
+            }
+            let variable = inputs.get("variable_name").ok_or_else(|| {
+                InputError::new(
+                    label("variable_name"),
+                    "is required: name the variable that receives the rotated credential",
+                )
+            })?;
+            let project = match (id("project"), inputs.get("group")) {
+                (None, None) => env.get("CI_PROJECT_ID").map(|v| IdValue::Text(v.to_owned())),
+                (p, _) => p,
+            };
+            let target = RawGitlabTarget {
+                project,
+                group: id("group"),
+                variable: Some(variable.to_owned()),
+                masked: inputs.bool("masked")?,
+                masked_and_hidden: inputs.bool("masked_and_hidden")?,
+                protected: inputs.bool("protected")?,
+                raw: inputs.bool("raw")?,
+                environment_scope: get("environment_scope"),
+                variable_type: get("variable_type"),
+                description: get("variable_description"),
+            };
+            (vec![RawTargetEntry { github: None, gitlab: Some(target), value: None }], variable)
+        }
+        other => {
+            return Err(InputError::new(label("target"), format!("`{other}` is not a target: use github or gitlab")))
+        }
     };
-    let mut targets = vec![RawTargetEntry { github: Some(base.clone()), value: None }];
-    if let Some(access) = inputs.get("access_token_secret_name") {
-        targets.push(RawTargetEntry {
-            github: Some(RawGithubTarget { secret: Some(access.to_owned()), ..base }),
-            value: Some("access_token".to_owned()),
-        });
-    }
 
     let name = match inputs.get("name") {
         Some(n) => n.to_owned(),
-        None => secret_name.to_ascii_lowercase().replace('_', "-"),
+        None => key.to_ascii_lowercase().replace('_', "-"),
     };
     Ok(RawConfig {
         github: None,
+        gitlab: None,
         rescue_recipient: None,
         http: None,
         rotations: vec![RawRotation {
@@ -488,6 +725,8 @@ fn rotation(
     r: &RawRotation,
     origin: Origin,
     default_rescue: Option<&age::x25519::Recipient>,
+    gitlab_api: &Url,
+    env: &Env,
 ) -> Result<RotationPlan, InputError> {
     let name = r.name.clone().ok_or_else(|| {
         InputError::new(origin.label("name", "name"), "is required: give each rotation a unique name")
@@ -500,18 +739,28 @@ fn rotation(
     };
     let provider = match &r.provider {
         RawProvider::OAuth2(o) => ProviderSpec::OAuth2(oauth2(o, origin)?),
+        RawProvider::GitlabToken(g) => ProviderSpec::GitlabToken(gitlab_token(g, origin, gitlab_api, env)?),
     };
+    let kind = provider.kind();
     let verify_url = match &r.verify {
         Some(v) => Some(check_url(&origin.label("verify.url", "verify_url"), &v.url)?),
         None => None,
     };
+    if verify_url.is_some() && kind == "gitlab-token" {
+        return Err(InputError::new(
+            origin.label("verify.url", "verify_url"),
+            "applies to oauth2 (it needs an access token); a gitlab-token rotation verifies the new token itself",
+        ));
+    }
     let rescue = match &r.rescue_recipient {
         Some(s) => Some(parse_recipient(&origin.label("rescue_recipient", "rescue_recipient"), s)?),
         None => default_rescue.cloned(),
     };
 
+    let first_target_input =
+        if r.targets.first().is_some_and(|t| t.gitlab.is_some()) { "variable_name" } else { "secret_name" };
     if r.targets.is_empty() {
-        return Err(InputError::new(origin.label("targets", "secret_name"), "needs at least one target"));
+        return Err(InputError::new(origin.label("targets", first_target_input), "needs at least one target"));
     }
     let mut targets = Vec::new();
     for (j, t) in r.targets.iter().enumerate() {
@@ -520,43 +769,292 @@ fn rotation(
             let input = if j > 0 && input == "secret_name" { "access_token_secret_name" } else { input };
             origin.label(&format!("targets[{j}].{field}"), input)
         };
-        let value = match t.value.as_deref() {
-            None | Some("refresh_token") => ValueKind::Credential,
-            Some("access_token") => ValueKind::AccessToken,
-            Some(other) => {
+        let value = match (t.value.as_deref(), kind) {
+            (None, _) | (Some("refresh_token"), "oauth2") | (Some("token"), "gitlab-token") => ValueKind::Credential,
+            (Some("access_token"), "oauth2") => ValueKind::AccessToken,
+            (Some(other), _) => {
+                let valid = if kind == "oauth2" { "refresh_token or access_token" } else { "token" };
                 return Err(InputError::new(
                     at("value", "access_token_secret_name"),
-                    format!("`{other}` is not a value: use refresh_token or access_token"),
-                ))
-            }
-        };
-        let location = match &t.github {
-            Some(g) => TargetLocation::Github(github_target(g, &at)?),
-            None => {
-                return Err(InputError::new(at("github", "target"), "a target needs `github: { ... }`"));
-            }
-        };
-        if value == ValueKind::Credential {
-            let current = provider.current();
-            if current.len() > GITHUB_MAX_SECRET_BYTES {
-                return Err(InputError::new(
-                    at("secret", "secret_name"),
-                    format!(
-                        "the current credential is {} bytes, over GitHub's 48 KB secret limit: it cannot be stored there",
-                        current.len()
-                    ),
+                    format!("`{other}` is not a value of provider {kind}: use {valid}"),
                 ));
             }
-        }
+        };
+        let current = provider.current();
+        let location = match (&t.github, &t.gitlab) {
+            (Some(g), None) => {
+                let secret = github_target(g, &at)?;
+                if value == ValueKind::Credential && current.len() > GITHUB_MAX_SECRET_BYTES {
+                    return Err(InputError::new(
+                        at("github.secret", "secret_name"),
+                        format!(
+                            "the current credential is {} bytes, over GitHub's 48 KB secret limit: it cannot be stored there",
+                            current.len()
+                        ),
+                    ));
+                }
+                TargetLocation::Github(secret)
+            }
+            (None, Some(g)) => {
+                let variable = gitlab_target(g, &at)?;
+                if value == ValueKind::Credential && variable.is_masked() {
+                    if let Some(problem) = masking_problem(current.expose()) {
+                        return Err(InputError::new(
+                            at("gitlab.masked", "masked"),
+                            format!(
+                                "the current credential {problem}, so GitLab cannot mask it (masked values are a single \
+                                 line, without spaces, of 8 characters or more): set masked to false"
+                            ),
+                        ));
+                    }
+                }
+                if value == ValueKind::Credential && min_age.is_some() && kind != "gitlab-token" {
+                    return Err(InputError::new(
+                        origin.label("min_age", "min_age"),
+                        "is not supported with a GitLab variable target: GitLab keeps no update time for variables \
+                         (a gitlab-token rotation uses the token's own age)",
+                    ));
+                }
+                TargetLocation::Gitlab(variable)
+            }
+            (Some(_), Some(_)) => {
+                return Err(InputError::new(
+                    at("github", "target"),
+                    "a target is either `github:` or `gitlab:`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(InputError::new(
+                    at("github", "target"),
+                    "a target needs `github: { ... }` or `gitlab: { ... }`",
+                ));
+            }
+        };
         targets.push(TargetSpec { value, location });
     }
     if !targets.iter().any(|t| t.value == ValueKind::Credential) {
+        let what = ValueKind::Credential.label(kind);
         return Err(InputError::new(
-            origin.label("targets", "secret_name"),
-            "no target receives the rotated refresh token: it would be lost; add a target with value refresh_token",
+            origin.label("targets", first_target_input),
+            format!("no target receives the rotated {what}: it would be lost; add a target with value {what}"),
         ));
     }
     Ok(RotationPlan { name, min_age, provider, verify_url, rescue, targets })
+}
+
+/// `provider: gitlab-token`.
+fn gitlab_token(
+    g: &RawGitlabToken,
+    origin: Origin,
+    default_api: &Url,
+    env: &Env,
+) -> Result<GitlabTokenSpec, InputError> {
+    let l = |field: &str| origin.label(&format!("provider.{field}"), field);
+    let token = match &g.token {
+        Some(s) => resolve(&l("token"), s)?,
+        None => return Err(InputError::new(l("token"), "is required for gitlab-token: the access token to rotate")),
+    };
+    check_not_job_token(&l("token"), &token, env)?;
+    if token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(InputError::new(l("token"), "contains whitespace or control characters: pass the token alone"));
+    }
+    let owner = g.token_owner.as_ref().map(id_text).filter(|o| !o.trim().is_empty());
+    let kind = match (g.token_kind.as_deref().unwrap_or("personal"), owner) {
+        ("personal", None) => TokenKind::Personal,
+        ("personal", Some(_)) => {
+            return Err(InputError::new(
+                l("token_owner"),
+                "applies to project and group tokens: drop it, or set token_kind project or group",
+            ))
+        }
+        ("project" | "group", None) => {
+            return Err(InputError::new(
+                l("token_owner"),
+                "is required for a project or group token: the project or group (id or path) that owns it",
+            ))
+        }
+        ("project", Some(o)) => TokenKind::Project(check_gitlab_path(&l("token_owner"), &o)?),
+        ("group", Some(o)) => TokenKind::Group(check_gitlab_path(&l("token_owner"), &o)?),
+        (other, _) => {
+            return Err(InputError::new(
+                l("token_kind"),
+                format!("`{other}` is not valid: use personal, project or group"),
+            ))
+        }
+    };
+    let expires_in_days =
+        match &g.expires_in {
+            None => 30,
+            Some(v) => {
+                let text = id_text(v);
+                match text.trim().trim_end_matches('d').parse::<u32>() {
+                    Ok(n) if (1..=3650).contains(&n) => n,
+                    _ => return Err(InputError::new(
+                        l("expires_in"),
+                        format!(
+                            "`{text}` is not a number of days between 1 and 3650 (GitLab's own maximum is usually 365)"
+                        ),
+                    )),
+                }
+            }
+        };
+    let api_url = match &g.gitlab_url {
+        Some(u) => api_base(&l("gitlab_url"), u)?,
+        None => default_api.clone(),
+    };
+    Ok(GitlabTokenSpec { api_url, token, kind, expires_in_days })
+}
+
+/// `- gitlab: { ... }`.
+fn gitlab_target(g: &RawGitlabTarget, at: &dyn Fn(&str, &str) -> String) -> Result<GitlabVariable, InputError> {
+    let key = g
+        .variable
+        .as_deref()
+        .ok_or_else(|| InputError::new(at("gitlab.variable", "variable_name"), "is required: the variable's key"))?;
+    let key_ok = !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !key_ok {
+        return Err(InputError::new(
+            at("gitlab.variable", "variable_name"),
+            format!("`{key}` is not a valid variable key: use 1-255 of letters, digits and _"),
+        ));
+    }
+    let scope = match (&g.project, &g.group) {
+        (Some(p), None) => GitlabScope::Project(check_gitlab_path(&at("gitlab.project", "project"), &id_text(p))?),
+        (None, Some(gr)) => GitlabScope::Group(check_gitlab_path(&at("gitlab.group", "group"), &id_text(gr))?),
+        (Some(_), Some(_)) => {
+            return Err(InputError::new(at("gitlab.group", "group"), "and project are both set: set one of them"))
+        }
+        (None, None) => {
+            return Err(InputError::new(
+                at("gitlab.project", "project"),
+                "is required (id or path; default CI_PROJECT_ID in GitLab CI), or set group",
+            ))
+        }
+    };
+    let environment_scope = g.environment_scope.clone().unwrap_or_else(|| "*".to_owned());
+    if environment_scope.trim().is_empty()
+        || environment_scope.len() > 255
+        || environment_scope.chars().any(char::is_control)
+    {
+        return Err(InputError::new(
+            at("gitlab.environment_scope", "environment_scope"),
+            format!(
+                "`{environment_scope}` is not an environment scope: use * or an environment name (wildcards allowed)"
+            ),
+        ));
+    }
+    let variable_type = g.variable_type.clone().unwrap_or_else(|| "env_var".to_owned());
+    if variable_type != "env_var" && variable_type != "file" {
+        return Err(InputError::new(
+            at("gitlab.variable_type", "variable_type"),
+            format!("`{variable_type}` is not valid: use env_var or file"),
+        ));
+    }
+    let masked_and_hidden = g.masked_and_hidden.unwrap_or(false);
+    if masked_and_hidden && g.masked == Some(false) {
+        return Err(InputError::new(
+            at("gitlab.masked", "masked"),
+            "is false but masked_and_hidden is true: a hidden variable is always masked",
+        ));
+    }
+    Ok(GitlabVariable {
+        scope,
+        key: key.to_owned(),
+        environment_scope,
+        masked: g.masked.unwrap_or(true) || masked_and_hidden,
+        masked_and_hidden,
+        protected: g.protected.unwrap_or(false),
+        raw: g.raw.unwrap_or(false),
+        variable_type,
+        description: g.description.clone().filter(|d| !d.is_empty()),
+    })
+}
+
+/// A GitLab project or group: a numeric id or a `group/subgroup/project` path.
+fn check_gitlab_path(input: &str, v: &str) -> Result<String, InputError> {
+    let v = v.trim().trim_matches('/');
+    let ok = !v.is_empty()
+        && v.len() <= 1024
+        && v.split('/').all(|part| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(InputError::new(
+            input,
+            format!("`{v}` is not a GitLab project or group: use its id or its path (group/project)"),
+        ))
+    }
+}
+
+/// CI_JOB_TOKEN cannot rotate itself nor write variables: say so before anything is sent.
+fn check_not_job_token(input: &str, token: &Secret, env: &Env) -> Result<(), InputError> {
+    let is_job_token = token.expose().starts_with("glcbt-") || env.get("CI_JOB_TOKEN") == Some(token.expose());
+    if is_job_token {
+        return Err(InputError::new(
+            input,
+            "is CI_JOB_TOKEN, which cannot rotate tokens or write CI/CD variables: use a project, group or personal \
+             access token with the api scope",
+        ));
+    }
+    Ok(())
+}
+
+/// The REST API base of a GitLab instance, from its URL (or an API URL).
+fn api_base(input: &str, u: &str) -> Result<Url, InputError> {
+    let trimmed = u.trim().trim_end_matches('/');
+    let full = if trimmed.ends_with("/api/v4") { trimmed.to_owned() } else { format!("{trimmed}/api/v4") };
+    check_url(input, &full)
+}
+
+/// `gitlab_url` / `gitlab.url`, else `CI_API_V4_URL`, else `CI_SERVER_URL`, else gitlab.com.
+fn gitlab_api_url(raw: Option<&RawGitlab>, inputs: &Inputs, env: &Env) -> Result<Url, InputError> {
+    if let Some(u) = inputs.get("gitlab_url") {
+        return api_base(&label("gitlab_url"), u);
+    }
+    if let Some(u) = raw.and_then(|g| g.url.as_deref()) {
+        return api_base("gitlab.url", u);
+    }
+    if let Some(u) = env.get("CI_API_V4_URL") {
+        return api_base("CI_API_V4_URL", u);
+    }
+    if let Some(u) = env.get("CI_SERVER_URL") {
+        return api_base("CI_SERVER_URL", u);
+    }
+    api_base("gitlab_url", "https://gitlab.com")
+}
+
+/// The token that writes GitLab variables, when one is given.
+fn gitlab_writer(raw: Option<&RawGitlab>, inputs: &Inputs, env: &Env) -> Result<Option<GitlabWriter>, InputError> {
+    let (token, token_label) = match inputs.secret("gitlab_token") {
+        Some(t) => (Some(resolve(&label("gitlab_token"), &to_source(t))?), label("gitlab_token")),
+        None => match raw.and_then(|g| g.token.as_ref()) {
+            Some(t) => (Some(resolve("gitlab.token", t)?), "gitlab.token".to_owned()),
+            None => (None, String::new()),
+        },
+    };
+    let token_type = match inputs.get("gitlab_token_type") {
+        Some(t) => (t.to_owned(), label("gitlab_token_type")),
+        None => (
+            raw.and_then(|g| g.token_type.clone()).unwrap_or_else(|| "private-token".to_owned()),
+            "gitlab.token_type".to_owned(),
+        ),
+    };
+    let bearer = match token_type.0.as_str() {
+        "private-token" => false,
+        "bearer" => true,
+        other => {
+            return Err(InputError::new(token_type.1, format!("`{other}` is not valid: use private-token or bearer")))
+        }
+    };
+    match token {
+        Some(token) => {
+            check_not_job_token(&token_label, &token, env)?;
+            Ok(Some(GitlabWriter { token, bearer }))
+        }
+        None => Ok(None),
+    }
 }
 
 fn oauth2(o: &RawOAuth2, origin: Origin) -> Result<OAuth2Spec, InputError> {
@@ -1043,7 +1541,8 @@ mod tests {
     fn literal_secret_in_yaml_is_refused_without_echo() {
         let yaml = "rotations:\n- name: a\n  provider: { type: oauth2, token_url: 'https://x', client_id: c, refresh_token: 'sup3r-s3cret' }\n  targets: [ { github: { repository: a/b, secret: X } } ]\n";
         let raw: RawConfig = serde_norway::from_str(yaml).unwrap();
-        let err = rotation(&raw.rotations[0], Origin::Config(0), None).unwrap_err();
+        let api: Url = "https://gitlab.com/api/v4".parse().unwrap();
+        let err = rotation(&raw.rotations[0], Origin::Config(0), None, &api, &Env::default()).unwrap_err();
         assert_eq!(err.input, "rotations[0].provider.refresh_token");
         assert!(err.message.contains("literal secret is refused"));
         assert!(!err.to_string().contains("sup3r"));

@@ -66,6 +66,8 @@ pub enum IdValue {
 pub struct RawConfig {
     /// GitHub connection shared by every `github` target.
     pub github: Option<RawGithub>,
+    /// GitLab connection shared by every `gitlab` target and `gitlab-token` provider.
+    pub gitlab: Option<RawGitlab>,
     /// Default age recipient for rescue files.
     pub rescue_recipient: Option<String>,
     /// HTTP settings.
@@ -95,6 +97,18 @@ pub struct RawGithub {
     pub api_url: Option<String>,
     /// Target writes in flight at once.
     pub max_concurrency: Option<usize>,
+}
+
+/// `gitlab:`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGitlab {
+    /// Instance URL (`https://gitlab.example.com`) or its API base (`.../api/v4`).
+    pub url: Option<String>,
+    /// A token that may write CI/CD variables (default: a rotated GitLab token writes with itself).
+    pub token: Option<SecretSource>,
+    /// How `token` is sent: `private-token` (the `PRIVATE-TOKEN` header) or `bearer` (OAuth).
+    pub token_type: Option<String>,
 }
 
 /// `github.app:`
@@ -143,6 +157,25 @@ pub enum RawProvider {
     /// RFC 6749 section 6 refresh grant.
     #[serde(rename = "oauth2")]
     OAuth2(RawOAuth2),
+    /// GitLab access token self-rotation.
+    #[serde(rename = "gitlab-token")]
+    GitlabToken(RawGitlabToken),
+}
+
+/// `provider: { type: gitlab-token, ... }`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGitlabToken {
+    /// The access token to rotate (it rotates itself).
+    pub token: Option<SecretSource>,
+    /// `personal`, `project` or `group`.
+    pub token_kind: Option<String>,
+    /// The project or group (id or path) that owns a project or group token.
+    pub token_owner: Option<IdValue>,
+    /// Lifetime of the new token in days.
+    pub expires_in: Option<IdValue>,
+    /// The instance, when it differs from `gitlab.url`.
+    pub gitlab_url: Option<String>,
 }
 
 /// `provider: { type: oauth2, ... }`
@@ -169,8 +202,36 @@ pub struct RawOAuth2 {
 pub struct RawTargetEntry {
     /// A GitHub Actions secret.
     pub github: Option<RawGithubTarget>,
+    /// A GitLab CI/CD variable.
+    pub gitlab: Option<RawGitlabTarget>,
     /// Which value to write: `refresh_token` (default) or `access_token`.
     pub value: Option<String>,
+}
+
+/// `- gitlab: { ... }`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGitlabTarget {
+    /// Project id or path: a project variable.
+    pub project: Option<IdValue>,
+    /// Group id or path: a group variable.
+    pub group: Option<IdValue>,
+    /// The variable's key.
+    pub variable: Option<String>,
+    /// Masked in job logs (default true).
+    pub masked: Option<bool>,
+    /// Masked and hidden (only when the variable is created).
+    pub masked_and_hidden: Option<bool>,
+    /// Only in protected branches and tags (default false).
+    pub protected: Option<bool>,
+    /// Not expanded (`$` kept as is) (default false).
+    pub raw: Option<bool>,
+    /// Environment scope (default `*`).
+    pub environment_scope: Option<String>,
+    /// `env_var` (default) or `file`.
+    pub variable_type: Option<String>,
+    /// The variable's description.
+    pub description: Option<String>,
 }
 
 /// `- github: { ... }`

@@ -6,6 +6,7 @@ use crate::config::plan::ProviderSpec;
 use crate::http::Http;
 use crate::secret::Secret;
 
+pub mod gitlab_token;
 pub mod oauth2;
 
 /// The result of a rotation at the upstream.
@@ -73,5 +74,6 @@ pub trait Provider: Send + Sync {
 pub fn build(spec: &ProviderSpec) -> Box<dyn Provider> {
     match spec {
         ProviderSpec::OAuth2(s) => Box::new(oauth2::OAuth2::new(s)),
+        ProviderSpec::GitlabToken(s) => Box::new(gitlab_token::GitlabToken::new(s)),
     }
 }

@@ -9,6 +9,7 @@ use crate::http::Http;
 use crate::secret::Secret;
 
 pub mod github;
+pub mod gitlab;
 
 /// Why a target could not be read or written. The message names the target and says what
 /// the server answered (minus any secret) and, where it can, how to fix it.
@@ -49,12 +50,16 @@ pub trait Target: Send + Sync {
 /// Makes targets for the locations of a plan, sharing one client (and its caches) per service.
 pub struct Factory {
     github: Option<Arc<github::GithubClient>>,
+    gitlab: Option<Arc<gitlab::GitlabClient>>,
 }
 
 impl Factory {
     /// Prepares clients for the services the plan uses. Makes no request.
     pub fn new(plan: &Plan, http: &Http) -> Self {
-        Factory { github: plan.github.as_ref().map(|g| Arc::new(github::GithubClient::new(http.clone(), g.clone()))) }
+        Factory {
+            github: plan.github.as_ref().map(|g| Arc::new(github::GithubClient::new(http.clone(), g.clone()))),
+            gitlab: plan.gitlab.as_ref().map(|g| Arc::new(gitlab::GitlabClient::new(http.clone(), g.clone()))),
+        }
     }
 
     /// The target at `location`.
@@ -63,6 +68,10 @@ impl Factory {
             TargetLocation::Github(s) => {
                 let client = self.github.clone().expect("the plan has GitHub settings when it has a GitHub target");
                 Arc::new(github::GithubTarget::new(client, s.clone()))
+            }
+            TargetLocation::Gitlab(v) => {
+                let client = self.gitlab.clone().expect("the plan has GitLab settings when it has a GitLab target");
+                Arc::new(gitlab::GitlabTarget::new(client, v.clone()))
             }
         }
     }

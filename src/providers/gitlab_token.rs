@@ -1,0 +1,300 @@
+//! Provider `gitlab-token`: a GitLab personal, project or group access token rotates itself
+//! (`POST .../self/rotate`). GitLab revokes the old token at once, and rotating an already
+//! revoked token revokes the whole token family, the newest included: so the rotate request is
+//! never repeated once it may have reached GitLab.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::{Checked, Provider, ProviderError, Rotated};
+use crate::config::plan::{GitlabTokenSpec, TokenKind};
+use crate::http::{backoff, Http, HttpError, Response};
+use crate::log;
+use crate::secret::Secret;
+
+/// Attempts when the connection cannot be made at all.
+const CONNECT_ATTEMPTS: u32 = 3;
+
+/// What GitLab says about an access token (`GET /personal_access_tokens/self`, and the rotate
+/// response, which adds `token`).
+#[derive(Deserialize)]
+struct TokenInfo {
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    revoked: Option<bool>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    expires_at: Option<String>,
+    created_at: Option<String>,
+    token: Option<String>,
+}
+
+/// The self-rotating GitLab token.
+#[derive(Debug)]
+pub struct GitlabToken {
+    api: url::Url,
+    token: Secret,
+    kind: TokenKind,
+    expires_in_days: u32,
+}
+
+impl GitlabToken {
+    /// From the validated settings.
+    pub fn new(s: &GitlabTokenSpec) -> Self {
+        GitlabToken {
+            api: s.api_url.clone(),
+            token: s.token.clone(),
+            kind: s.kind.clone(),
+            expires_in_days: s.expires_in_days,
+        }
+    }
+
+    fn url(&self, segments: &[&str]) -> url::Url {
+        let mut url = self.api.clone();
+        url.path_segments_mut().expect("https base URL").pop_if_empty().extend(segments);
+        url
+    }
+
+    fn rotate_url(&self) -> url::Url {
+        match &self.kind {
+            TokenKind::Personal => self.url(&["personal_access_tokens", "self", "rotate"]),
+            TokenKind::Project(p) => self.url(&["projects", p, "access_tokens", "self", "rotate"]),
+            TokenKind::Group(g) => self.url(&["groups", g, "access_tokens", "self", "rotate"]),
+        }
+    }
+
+    /// The date the new token expires: today plus `expires_in` days (GitLab wants a date).
+    fn expires_at(&self) -> String {
+        let now = jiff::Timestamp::now();
+        let then =
+            now.checked_add(jiff::SignedDuration::from_hours(24 * i64::from(self.expires_in_days))).unwrap_or(now);
+        then.to_string()[..10].to_owned()
+    }
+
+    async fn self_info(&self, http: &Http, token: &Secret) -> Result<Response, HttpError> {
+        let url = self.url(&["personal_access_tokens", "self"]);
+        http.send_idempotent("GitLab token lookup", || {
+            http.client().get(url.clone()).header("PRIVATE-TOKEN", token.expose())
+        })
+        .await
+        .result
+    }
+}
+
+fn rejected(status: u16) -> ProviderError {
+    ProviderError::Rejected(format!(
+        "GitLab rejected the token (HTTP {status}): it is revoked or expired, or it was already rotated (GitLab revokes \
+         the old token at once, and rotating an already-revoked token revokes the whole token family, the newest \
+         included). Create a new token by hand and store it"
+    ))
+}
+
+fn gitlab_message(r: &Response) -> String {
+    let v: Option<serde_json::Value> = serde_json::from_slice(&r.body).ok();
+    let text = match v.as_ref().and_then(|v| v.get("message").or_else(|| v.get("error"))) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => r.snippet(),
+    };
+    crate::secret::redact(&text)
+}
+
+fn parse_date(s: &str) -> Option<jiff::Timestamp> {
+    s.parse::<jiff::Timestamp>().ok().or_else(|| format!("{s}T00:00:00Z").parse().ok())
+}
+
+#[async_trait]
+impl Provider for GitlabToken {
+    fn kind(&self) -> &'static str {
+        "gitlab-token"
+    }
+
+    fn current(&self) -> &Secret {
+        &self.token
+    }
+
+    async fn check(&self, http: &Http) -> Result<Checked, ProviderError> {
+        let r = self.self_info(http, &self.token).await.map_err(|e| ProviderError::Failed {
+            message: format!("GitLab token lookup: {e}; the token was not used"),
+            maybe_consumed: false,
+        })?;
+        match r.status.as_u16() {
+            200 => {}
+            401 => return Err(rejected(401)),
+            status => {
+                return Err(ProviderError::Refused(format!(
+                    "GitLab token lookup answered HTTP {status}: {}",
+                    gitlab_message(&r)
+                )))
+            }
+        }
+        let info: TokenInfo = serde_json::from_slice(&r.body).map_err(|_| {
+            ProviderError::Refused(format!("GitLab token lookup answered with an unexpected body: {}", r.snippet()))
+        })?;
+        if info.revoked == Some(true) || info.active == Some(false) {
+            return Err(rejected(200));
+        }
+        if !info.scopes.iter().any(|s| s == "api" || s == "self_rotate") {
+            return Err(ProviderError::Refused(format!(
+                "the token's scopes ({}) do not let it rotate itself: it needs api or self_rotate",
+                info.scopes.join(", ")
+            )));
+        }
+        Ok(Checked { created_at: info.created_at.as_deref().and_then(parse_date) })
+    }
+
+    async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError> {
+        let url = self.rotate_url();
+        let expires_at = self.expires_at();
+        let body = serde_json::json!({ "expires_at": expires_at });
+        let mut attempt = 0;
+        let r = loop {
+            attempt += 1;
+            let req = http.client().post(url.clone()).header("PRIVATE-TOKEN", self.token.expose()).json(&body);
+            match http.send(req).await {
+                Ok(r) => break r,
+                Err(e @ HttpError::NotSent(_)) if attempt < CONNECT_ATTEMPTS => {
+                    log::warn(&format!("GitLab {url}: {e}; it never received the request, retrying"));
+                    if !http.shutdown().sleep(backoff(attempt)).await {
+                        return Err(ProviderError::Failed { message: "interrupted".into(), maybe_consumed: false });
+                    }
+                }
+                Err(e) if e.never_sent() => {
+                    return Err(ProviderError::Failed {
+                        message: format!("GitLab unreachable: {e}; the token was not used"),
+                        maybe_consumed: false,
+                    })
+                }
+                Err(e) => {
+                    return Err(ProviderError::Failed {
+                        message: format!(
+                            "GitLab token rotation {e}; GitLab may have rotated the token (which revokes the old one): \
+                             if the next run fails with HTTP 401, create a new token by hand"
+                        ),
+                        maybe_consumed: true,
+                    })
+                }
+            }
+        };
+        let status = r.status.as_u16();
+        match status {
+            200 | 201 => {}
+            401 => return Err(rejected(401)),
+            403 => {
+                return Err(ProviderError::Refused(format!(
+                    "GitLab refused the rotation (HTTP 403: {}): the token needs the api or self_rotate scope, and a \
+                     project or group token must belong to token_owner; the token was not rotated",
+                    gitlab_message(&r)
+                )))
+            }
+            400 => {
+                return Err(ProviderError::Refused(format!(
+                    "GitLab refused the rotation (HTTP 400: {}). expires_at was {expires_at} ({} days): when the \
+                     instance's maximum token lifetime is shorter, lower expires_in; the token was not rotated",
+                    gitlab_message(&r),
+                    self.expires_in_days
+                )))
+            }
+            404 => {
+                return Err(ProviderError::Refused(format!(
+                    "GitLab answered HTTP 404 for {url}: check token_kind and token_owner; self-rotation needs GitLab \
+                     16.10 or later for personal tokens and 17.1 or later for project and group tokens"
+                )))
+            }
+            _ if r.status.is_server_error() => {
+                return Err(ProviderError::Failed {
+                    message: format!(
+                        "GitLab answered HTTP {status} to the rotation; it may have rotated the token (which revokes \
+                         the old one): if the next run fails with HTTP 401, create a new token by hand"
+                    ),
+                    maybe_consumed: true,
+                })
+            }
+            _ => {
+                return Err(ProviderError::Refused(format!(
+                    "GitLab answered HTTP {status} to the rotation: {}",
+                    gitlab_message(&r)
+                )))
+            }
+        }
+        let info: TokenInfo = serde_json::from_slice(&r.body).map_err(|_| ProviderError::Failed {
+            message: "GitLab answered the rotation with a body that is not a token: the old token is revoked and the \
+                      new one unknown; create a new token by hand"
+                .into(),
+            maybe_consumed: true,
+        })?;
+        let Some(token) = info.token.filter(|t| !t.is_empty()) else {
+            return Err(ProviderError::Failed {
+                message: "GitLab answered the rotation without a token: the old token is revoked and the new one \
+                          unknown; create a new token by hand"
+                    .into(),
+                maybe_consumed: true,
+            });
+        };
+        Ok(Rotated {
+            credential: Secret::new(token),
+            changed: true,
+            access_token: None,
+            expires_at: info.expires_at.as_deref().and_then(parse_date),
+        })
+    }
+
+    async fn verify(&self, http: &Http, rotated: &Rotated) -> Result<(), String> {
+        let r = self.self_info(http, &rotated.credential).await.map_err(|e| format!("GitLab token lookup: {e}"))?;
+        if r.status.as_u16() != 200 {
+            return Err(format!("the new token does not work: GitLab answered HTTP {}", r.status.as_u16()));
+        }
+        let info: TokenInfo = serde_json::from_slice(&r.body).map_err(|_| "unexpected token lookup body".to_owned())?;
+        if info.active == Some(false) || info.revoked == Some(true) {
+            return Err("GitLab reports the new token inactive".into());
+        }
+        if info.expires_at.as_deref() != Some(&self.expires_at()[..]) {
+            log::warn(&format!(
+                "the new token expires on {}, not {} as asked (the instance may cap token lifetimes)",
+                info.expires_at.as_deref().unwrap_or("(never)"),
+                self.expires_at()
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: TokenKind, days: u32) -> GitlabToken {
+        GitlabToken {
+            api: "https://gitlab.example.com/api/v4".parse().unwrap(),
+            token: Secret::new("glpat-current-0123456789"),
+            kind,
+            expires_in_days: days,
+        }
+    }
+
+    #[test]
+    fn rotate_urls_per_kind() {
+        assert_eq!(
+            spec(TokenKind::Personal, 30).rotate_url().as_str(),
+            "https://gitlab.example.com/api/v4/personal_access_tokens/self/rotate"
+        );
+        assert_eq!(
+            spec(TokenKind::Project("acme/app".into()), 30).rotate_url().as_str(),
+            "https://gitlab.example.com/api/v4/projects/acme%2Fapp/access_tokens/self/rotate"
+        );
+        assert_eq!(
+            spec(TokenKind::Group("42".into()), 30).rotate_url().as_str(),
+            "https://gitlab.example.com/api/v4/groups/42/access_tokens/self/rotate"
+        );
+    }
+
+    #[test]
+    fn expires_at_is_a_date_expires_in_days_ahead() {
+        let d = spec(TokenKind::Personal, 30).expires_at();
+        assert_eq!(d.len(), 10);
+        let then = parse_date(&d).unwrap();
+        let days = (then.as_second() - jiff::Timestamp::now().as_second()) / 86_400;
+        assert!((29..=30).contains(&days), "{d}");
+    }
+}
