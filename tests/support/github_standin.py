@@ -13,19 +13,15 @@ usage: python github_standin.py PORT_FILE [--tls CERT KEY] [--latency-ms N]
 """
 
 import base64
-import json
 import re
 import secrets
-import ssl
-import sys
-import threading
-import time
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt  # PyJWT
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
+
+import standin
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_VALUE = 48 * 1024
@@ -36,9 +32,9 @@ def now_iso():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class State:
+class State(standin.State):
     def __init__(self):
-        self.lock = threading.RLock()
+        super().__init__()
         # token -> {"repos": set or "*", "write": bool}
         self.tokens = {}
         self.repos = {}  # "owner/name" -> {"id": int, "environments": set}
@@ -47,8 +43,6 @@ class State:
         self.installation_tokens = {}  # token -> owner
         self.keys = {}  # scope -> (key_id, PrivateKey)
         self.secrets = {}  # (scope, NAME) -> {"value", "created_at", "updated_at", "visibility", "selected"}
-        self.faults = []  # {"method", "path", "status", "count", "after", "headers", "body", "raw", "delay", "drop"}
-        self.log = []  # {"method", "path", "status", "auth"}
         self.next_id = 1000
 
     def key(self, scope):
@@ -58,109 +52,14 @@ class State:
 
 
 S = State()
-LATENCY = 0.0  # seconds added to every API request (benchmarks)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    # --- plumbing -------------------------------------------------------------------------
-    def reply(self, status, body=None, headers=None):
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        if body is not None:
-            self.send_header("content-type", "application/json; charset=utf-8")
-        for k, v in (headers or {}).items():
-            self.send_header(k, str(v))
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-        with S.lock:
-            if S.log and S.log[-1].get("status") is None:
-                S.log[-1]["status"] = status
+class Handler(standin.Handler):
+    state = S
+    api_prefix = "/api/v3"  # the GitHub Enterprise Server prefix, as gh uses it
 
     def error(self, status, message):
         self.reply(status, {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)})
-
-    def read_body(self):
-        n = int(self.headers.get("content-length") or 0)
-        self.raw_body = self.rfile.read(n) if n else b""
-
-    def body_json(self):
-        raw = self.raw_body
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return "INVALID"
-
-    def do_GET(self):
-        self.route("GET")
-
-    def do_PUT(self):
-        self.route("PUT")
-
-    def do_POST(self):
-        self.route("POST")
-
-    def do_DELETE(self):
-        self.route("DELETE")
-
-    def route(self, method):
-        # Always consume the body, so a faulted reply leaves the keep-alive connection clean.
-        self.read_body()
-        path = self.path.split("?")[0]
-        if path.startswith("/_control/"):
-            return self.control(method, path)
-        if path.startswith("/api/v3/"):  # the GitHub Enterprise Server prefix, as gh uses it
-            path = path[len("/api/v3"):]
-        if LATENCY:
-            time.sleep(LATENCY)
-        with S.lock:
-            S.log.append({"method": method, "path": path, "status": None, "time": time.time()})
-            fault = None
-            for f in S.faults:
-                if f["count"] > 0 and f.get("method", method) == method and re.search(f["path"], path):
-                    if f.get("after", 0) > 0:
-                        f["after"] -= 1
-                        continue
-                    f["count"] -= 1
-                    fault = dict(f)
-                    break
-        if fault:
-            if fault.get("delay"):
-                time.sleep(fault["delay"])
-            if fault.get("drop"):
-                with S.lock:
-                    S.log[-1]["status"] = "drop"
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(2)
-                except OSError:
-                    pass
-                return
-            if fault.get("status"):
-                if fault.get("raw") is not None:
-                    data = fault["raw"].encode()
-                    self.send_response(fault["status"])
-                    for k, v in (fault.get("headers") or {}).items():
-                        self.send_header(k, str(v))
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    with S.lock:
-                        S.log[-1]["status"] = fault["status"]
-                    return
-                return self.reply(fault["status"], fault.get("body", {"message": "injected fault"}), fault.get("headers"))
-        try:
-            self.api(method, path)
-        except Exception as e:  # a bug in the stand-in must be visible, not a hang
-            self.error(500, f"stand-in error: {e!r}")
 
     # --- auth -----------------------------------------------------------------------------
     def bearer(self):
@@ -370,9 +269,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.reply(204) if existing else self.reply(201, {})
 
     # --- control --------------------------------------------------------------------------
-    def control(self, method, path):
-        what = path[len("/_control/"):]
-        body = self.body_json() if method == "POST" else None
+    def control(self, method, what, body):
         if what == "setup" and method == "POST":
             with S.lock:
                 for t, p in body.get("tokens", {}).items():
@@ -397,13 +294,6 @@ class Handler(BaseHTTPRequestHandler):
                         "selected": None, "writes": 0,
                     }
             return self.reply(200, {"ok": True})
-        if what == "faults" and method == "POST":
-            with S.lock:
-                S.faults.extend(body.get("rules", []))
-            return self.reply(200, {"ok": True})
-        if what == "requests":
-            with S.lock:
-                return self.reply(200, S.log)
         if what == "secrets":
             with S.lock:
                 out = [{"scope": list(k[0]), "name": k[1], **v} for k, v in S.secrets.items()]
@@ -411,24 +301,5 @@ class Handler(BaseHTTPRequestHandler):
         return self.error(404, "no such control route")
 
 
-def main():
-    global LATENCY
-    port_file = sys.argv[1]
-    if "--latency-ms" in sys.argv:
-        LATENCY = float(sys.argv[sys.argv.index("--latency-ms") + 1]) / 1000
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    if "--tls" in sys.argv:
-        i = sys.argv.index("--tls")
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    with open(port_file + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
-    import os
-    os.replace(port_file + ".tmp", port_file)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    standin.serve(Handler, S)
