@@ -950,6 +950,12 @@ fn gitlab_target(g: &RawGitlabTarget, at: &dyn Fn(&str, &str) -> String) -> Resu
             format!("`{variable_type}` is not valid: use env_var or file"),
         ));
     }
+    if g.description.as_ref().is_some_and(|d| d.chars().count() > 255) {
+        return Err(InputError::new(
+            at("gitlab.description", "variable_description"),
+            "is longer than GitLab's 255 characters",
+        ));
+    }
     let masked_and_hidden = g.masked_and_hidden.unwrap_or(false);
     if masked_and_hidden && g.masked == Some(false) {
         return Err(InputError::new(

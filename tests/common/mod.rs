@@ -267,6 +267,9 @@ impl Run {
         let text = std::fs::read_to_string(self.dir.path().join("secret-rotator-report.json")).expect("report written");
         serde_json::from_str(&text).unwrap()
     }
+    pub fn report_at(&self, path: PathBuf) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("report written")).unwrap()
+    }
     pub fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
@@ -432,4 +435,93 @@ impl Prism {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+pub const GL_PROJECT: &str = "acme/app";
+pub const GL_PROJECT_ID: u64 = 7;
+
+/// The strict GitLab stand-in.
+pub struct GitLab {
+    _proc: Proc,
+    pub url: String,
+}
+
+impl GitLab {
+    pub fn start() -> GitLab {
+        let mut cmd = Command::new(deps().join("venv/bin/python"));
+        cmd.arg(root().join("tests/support/gitlab_standin.py"));
+        let (proc_, port) = spawn(cmd);
+        let gl = GitLab { _proc: proc_, url: format!("http://127.0.0.1:{port}") };
+        gl.setup(json!({
+            "groups": { "acme": { "id": 3 } },
+            "projects": { GL_PROJECT: { "id": GL_PROJECT_ID }, "acme/api": { "id": 8 } },
+        }));
+        gl
+    }
+
+    pub fn api(&self) -> String {
+        format!("{}/api/v4", self.url)
+    }
+
+    pub fn setup(&self, body: Value) {
+        let r = http().post(format!("{}/_control/setup", self.url)).json(&body).send().unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// Adds a token: kind personal/project/group, owner (path) for project and group tokens.
+    pub fn token(&self, value: &str, kind: &str, owner: Option<&str>, scopes: &[&str]) {
+        self.setup(json!({ "tokens": [ { "value": value, "kind": kind, "owner": owner, "scopes": scopes, "projects": [GL_PROJECT], "groups": ["acme"] } ] }));
+    }
+
+    pub fn fault(&self, rule: Value) {
+        let r = http().post(format!("{}/_control/faults", self.url)).json(&json!({ "rules": [rule] })).send().unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        http().get(format!("{}/_control/requests", self.url)).send().unwrap().json().unwrap()
+    }
+
+    pub fn tokens(&self) -> Vec<Value> {
+        http().get(format!("{}/_control/tokens", self.url)).send().unwrap().json().unwrap()
+    }
+
+    /// The stand-in's record of a token value.
+    pub fn token_record(&self, value: &str) -> Value {
+        self.tokens().into_iter().find(|t| t["value"] == value).expect("token known")
+    }
+
+    pub fn active(&self, value: &str) -> bool {
+        let t = self.token_record(value);
+        t["active"] == true && t["revoked"] == false
+    }
+
+    /// The newest token of a family.
+    pub fn newest(&self, first: &str) -> Value {
+        let family = self.token_record(first)["family"].clone();
+        self.tokens().into_iter().filter(|t| t["family"] == family).max_by_key(|t| t["id"].as_u64().unwrap()).unwrap()
+    }
+
+    pub fn variables(&self) -> Vec<Value> {
+        http().get(format!("{}/_control/variables", self.url)).send().unwrap().json().unwrap()
+    }
+
+    pub fn variable(&self, scope: Value, key: &str, env_scope: &str) -> Option<Value> {
+        self.variables().into_iter().find(|v| v["scope"] == scope && v["key"] == key && v["environment_scope"] == env_scope)
+    }
+}
+
+/// The usual gitlab-token inputs inside a GitLab CI job: a project token that writes its own
+/// variable in its project.
+pub fn gitlab_inputs(gl: &GitLab, token: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("GITLAB_CI", "true".into()),
+        ("CI_API_V4_URL", gl.api()),
+        ("CI_PROJECT_ID", GL_PROJECT_ID.to_string()),
+        ("INPUT_PROVIDER", "gitlab-token".into()),
+        ("INPUT_TOKEN", token.into()),
+        ("INPUT_TOKEN_KIND", "project".into()),
+        ("INPUT_TOKEN_OWNER", GL_PROJECT.into()),
+        ("INPUT_VARIABLE_NAME", "ROTATED_TOKEN".into()),
+    ]
 }
