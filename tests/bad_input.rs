@@ -13,10 +13,16 @@ struct Case {
     unset: Vec<&'static str>,
     config: Option<&'static str>,
     names: &'static str,
+    gitlab: bool,
 }
 
 fn case(name: &'static str, names: &'static str) -> Case {
-    Case { name, args: vec!["rotate"], set: vec![], unset: vec![], config: None, names }
+    Case { name, args: vec!["rotate"], set: vec![], unset: vec![], config: None, names, gitlab: false }
+}
+
+/// A case whose base inputs are a gitlab-token rotation into a GitLab variable.
+fn gl_case(name: &'static str, names: &'static str) -> Case {
+    Case { gitlab: true, ..case(name, names) }
 }
 
 impl Case {
@@ -43,6 +49,7 @@ const VALID_CONFIG_HEAD: &str = "github:\n  token: { env: GH_SECRETS_TOKEN }\n";
 #[test]
 fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
     let gh = GitHub::start();
+    let gl = GitLab::start();
     let big = "r".repeat(48 * 1024 + 1);
     let cases = vec![
         case("no provider", "input provider").unset("INPUT_PROVIDER"),
@@ -110,6 +117,49 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("access token only: the refresh token would be lost", "rotations[0].targets").config(
             "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X }, value: access_token } ]\n",
         ),
+        gl_case("no token", "input token").unset("INPUT_TOKEN"),
+        gl_case("CI_JOB_TOKEN as the token", "input token").set("INPUT_TOKEN", "glcbt-64_job-token-0123456789"),
+        gl_case("job token by value", "input token").set("CI_JOB_TOKEN", "glpat-valid-token-0000000001"),
+        gl_case("unknown token_kind", "input token_kind").set("INPUT_TOKEN_KIND", "deploy"),
+        gl_case("project token without owner", "input token_owner").unset("INPUT_TOKEN_OWNER"),
+        gl_case("personal token with an owner", "input token_owner").set("INPUT_TOKEN_KIND", "personal"),
+        gl_case("token_owner not a path", "input token_owner").set("INPUT_TOKEN_OWNER", "acme//app"),
+        gl_case("expires_in not a number", "input expires_in").set("INPUT_EXPIRES_IN", "a month"),
+        gl_case("expires_in zero", "input expires_in").set("INPUT_EXPIRES_IN", "0"),
+        gl_case("gitlab_url over plain http", "input gitlab_url").set("INPUT_GITLAB_URL", "http://gitlab.example.com"),
+        gl_case("gitlab_token is a job token", "input gitlab_token").set("INPUT_GITLAB_TOKEN", "glcbt-64_job-token-0123456789"),
+        gl_case("bad gitlab_token_type", "gitlab_token_type").set("INPUT_GITLAB_TOKEN_TYPE", "basic"),
+        gl_case("no variable_name", "input variable_name").unset("INPUT_VARIABLE_NAME"),
+        gl_case("variable_name with a dash", "input variable_name").set("INPUT_VARIABLE_NAME", "MY-TOKEN"),
+        gl_case("project and group", "input group").set("INPUT_PROJECT", "acme/app").set("INPUT_GROUP", "acme"),
+        gl_case("no project outside GitLab CI", "input project").unset("CI_PROJECT_ID"),
+        gl_case("group not a path", "input group").unset("CI_PROJECT_ID").set("INPUT_GROUP", "acme app"),
+        gl_case("masked not a bool", "input masked").set("INPUT_MASKED", "yes"),
+        gl_case("masked_and_hidden not a bool", "input masked_and_hidden").set("INPUT_MASKED_AND_HIDDEN", "1"),
+        gl_case("hidden but not masked", "input masked").set("INPUT_MASKED_AND_HIDDEN", "true").set("INPUT_MASKED", "false"),
+        gl_case("protected not a bool", "input protected").set("INPUT_PROTECTED", "on"),
+        gl_case("raw not a bool", "input raw").set("INPUT_RAW", "no"),
+        gl_case("environment_scope too long", "input environment_scope").set("INPUT_ENVIRONMENT_SCOPE", "e".repeat(256)),
+        gl_case("unknown variable_type", "input variable_type").set("INPUT_VARIABLE_TYPE", "secret"),
+        gl_case("description too long", "input variable_description").set("INPUT_VARIABLE_DESCRIPTION", "d".repeat(256)),
+        gl_case("a token GitLab cannot mask", "input masked").set("INPUT_TOKEN", "short12"),
+        gl_case("verify_url with gitlab-token", "input verify_url").set("INPUT_VERIFY_URL", "https://gitlab.example.com/api/v4/user"),
+        gl_case("an oauth2 input with gitlab-token", "input client_id").set("INPUT_CLIENT_ID", "x"),
+        gl_case("a github input with target gitlab", "input secret_name").set("INPUT_SECRET_NAME", "X"),
+        case("a gitlab input with target github", "input variable_name").set("INPUT_VARIABLE_NAME", "X"),
+        case("a gitlab-token input with oauth2", "input token").set("INPUT_TOKEN", "glpat-valid-token-0000000001"),
+        case("oauth2 into GitLab without a writer token", "input gitlab_token")
+            .set("INPUT_TARGET", "gitlab")
+            .unset("INPUT_SECRET_NAME")
+            .set("INPUT_VARIABLE_NAME", "X")
+            .set("INPUT_PROJECT", "acme/app"),
+        case("min_age with a GitLab variable", "input min_age")
+            .set("INPUT_TARGET", "gitlab")
+            .unset("INPUT_SECRET_NAME")
+            .set("INPUT_VARIABLE_NAME", "X")
+            .set("INPUT_PROJECT", "acme/app")
+            .set("INPUT_GITLAB_TOKEN", "glpat-writer-token-0000000001")
+            .set("INPUT_MIN_AGE", "20h"),
     ];
     assert!(cases.len() >= 20);
     let _ = VALID_CONFIG_HEAD;
@@ -122,6 +172,10 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         let mut inputs = oauth_inputs("", &gh, "r1-valid-refresh-token");
         inputs.retain(|(k, _)| *k != "INPUT_TOKEN_URL");
         inputs.push(("INPUT_TOKEN_URL", gh.fault_token_url()));
+        if c.gitlab {
+            inputs = gitlab_inputs(&gl, "glpat-valid-token-0000000001");
+            inputs.push(("INPUT_TARGET", "gitlab".into()));
+        }
         if let Some(yaml) = c.config {
             let path = dir.join("rotations.yml");
             std::fs::write(&path, yaml).unwrap();
@@ -162,6 +216,7 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         snapshot.push_str(&format!("{}\n  {}\n", c.name, line));
     }
     assert!(gh.requests().is_empty(), "bad input contacted a server: {:?}", gh.requests());
+    assert!(gl.requests().is_empty(), "bad input contacted GitLab: {:?}", gl.requests());
     insta::assert_snapshot!(snapshot);
 }
 

@@ -36,8 +36,12 @@ fn a_project_token_rotates_itself_and_writes_its_own_variable_with_the_new_token
     let reqs = gl.requests();
     let rotate_at = reqs.iter().position(|r| r["path"].as_str().unwrap().ends_with("/self/rotate")).unwrap();
     let old_id = gl.token_record(T1)["id"].clone();
-    assert!(reqs[..rotate_at].iter().filter(|r| r["path"].as_str().unwrap().contains("/variables")).all(|r| r["token_id"] == old_id));
-    let after: Vec<_> = reqs[rotate_at + 1..].iter().filter(|r| r["path"].as_str().unwrap().contains("/variables")).collect();
+    assert!(reqs[..rotate_at]
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().contains("/variables"))
+        .all(|r| r["token_id"] == old_id));
+    let after: Vec<_> =
+        reqs[rotate_at + 1..].iter().filter(|r| r["path"].as_str().unwrap().contains("/variables")).collect();
     assert!(!after.is_empty() && after.iter().all(|r| r["token_id"] == new_record["id"]), "{after:?}");
     assert_eq!(reqs.iter().filter(|r| r["path"].as_str().unwrap().ends_with("/self/rotate")).count(), 1);
 }
@@ -69,7 +73,9 @@ fn rotating_a_revoked_token_revokes_the_family_in_the_stand_in() {
     let gl = GitLab::start();
     gl.token(T1, "personal", None, &["api"]);
     let c = reqwest::blocking::Client::new();
-    let rotate = |t: &str| c.post(format!("{}/personal_access_tokens/self/rotate", gl.api())).header("PRIVATE-TOKEN", t).send().unwrap();
+    let rotate = |t: &str| {
+        c.post(format!("{}/personal_access_tokens/self/rotate", gl.api())).header("PRIVATE-TOKEN", t).send().unwrap()
+    };
     let r = rotate(T1);
     assert_eq!(r.status().as_u16(), 200);
     let t2 = r.json::<serde_json::Value>().unwrap()["token"].as_str().unwrap().to_owned();
@@ -138,7 +144,10 @@ fn min_age_uses_the_tokens_own_age() {
     assert!(gl.variables().is_empty(), "a skipped rotation writes nothing");
 
     gl.setup(json!({ "tokens": [ { "value": "glpat-old-token-0000000000001", "kind": "project", "owner": GL_PROJECT, "scopes": ["api"], "created_at": "2020-01-01T00:00:00.000Z" } ] }));
-    let run = Bin::new(&["rotate"]).envs(gitlab_inputs(&gl, "glpat-old-token-0000000000001")).env("INPUT_MIN_AGE", "1d").run();
+    let run = Bin::new(&["rotate"])
+        .envs(gitlab_inputs(&gl, "glpat-old-token-0000000000001"))
+        .env("INPUT_MIN_AGE", "1d")
+        .run();
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert!(!gl.active("glpat-old-token-0000000000001"));
 }
@@ -162,7 +171,10 @@ fn variable_flags_environment_scopes_and_hidden_variables() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let prod = gl.variable(project_scope(), "ROTATED_TOKEN", "production").unwrap();
     assert!(gl.active(prod["value"].as_str().unwrap()));
-    assert_eq!((prod["protected"].clone(), prod["raw"].clone(), prod["variable_type"].clone()), (json!(true), json!(true), json!("file")));
+    assert_eq!(
+        (prod["protected"].clone(), prod["raw"].clone(), prod["variable_type"].clone()),
+        (json!(true), json!(true), json!("file"))
+    );
     assert_eq!(prod["description"], "rotated by secret-rotator");
     assert_eq!(gl.variable(project_scope(), "ROTATED_TOKEN", "staging").unwrap()["value"], "staging-value-unchanged");
 
@@ -197,7 +209,11 @@ fn writes_failing_after_the_rotation_exit_3_and_the_rescued_token_is_live() {
     gl.fault(json!({ "method": "PUT", "path": "/variables/ROTATED_TOKEN$", "after": 1, "count": 100, "status": 502 }));
     let bin = Bin::new(&["rotate"]);
     let (key, recipient) = age_key(bin.dir());
-    let run = bin.envs(gitlab_inputs(&gl, T1)).env("INPUT_RESCUE_RECIPIENT", &recipient).env("INPUT_REPORT", "report.json").run();
+    let run = bin
+        .envs(gitlab_inputs(&gl, T1))
+        .env("INPUT_RESCUE_RECIPIENT", &recipient)
+        .env("INPUT_REPORT", "report.json")
+        .run();
     assert_eq!(run.code, 3, "stderr: {}", run.stderr);
     let rescued = age_decrypt(&key, &run.path().join("secret-rotator-rescue-rotated-token.age"));
     assert!(gl.active(&rescued), "the rescue file holds the live token");

@@ -882,22 +882,23 @@ fn gitlab_token(
             ))
         }
     };
-    let expires_in_days =
-        match &g.expires_in {
-            None => 30,
-            Some(v) => {
-                let text = id_text(v);
-                match text.trim().trim_end_matches('d').parse::<u32>() {
-                    Ok(n) if (1..=3650).contains(&n) => n,
-                    _ => return Err(InputError::new(
+    let expires_in_days = match &g.expires_in {
+        None => 30,
+        Some(v) => {
+            let text = id_text(v);
+            match text.trim().trim_end_matches('d').parse::<u32>() {
+                Ok(n) if (1..=3650).contains(&n) => n,
+                _ => {
+                    return Err(InputError::new(
                         l("expires_in"),
                         format!(
                             "`{text}` is not a number of days between 1 and 3650 (GitLab's own maximum is usually 365)"
                         ),
-                    )),
+                    ))
                 }
             }
-        };
+        }
+    };
     let api_url = match &g.gitlab_url {
         Some(u) => api_base(&l("gitlab_url"), u)?,
         None => default_api.clone(),
@@ -1010,6 +1011,7 @@ fn check_not_job_token(input: &str, token: &Secret, env: &Env) -> Result<(), Inp
 /// The REST API base of a GitLab instance, from its URL (or an API URL).
 fn api_base(input: &str, u: &str) -> Result<Url, InputError> {
     let trimmed = u.trim().trim_end_matches('/');
+    check_url(input, trimmed)?;
     let full = if trimmed.ends_with("/api/v4") { trimmed.to_owned() } else { format!("{trimmed}/api/v4") };
     check_url(input, &full)
 }

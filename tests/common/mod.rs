@@ -507,7 +507,9 @@ impl GitLab {
     }
 
     pub fn variable(&self, scope: Value, key: &str, env_scope: &str) -> Option<Value> {
-        self.variables().into_iter().find(|v| v["scope"] == scope && v["key"] == key && v["environment_scope"] == env_scope)
+        self.variables()
+            .into_iter()
+            .find(|v| v["scope"] == scope && v["key"] == key && v["environment_scope"] == env_scope)
     }
 }
 
