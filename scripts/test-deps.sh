@@ -10,6 +10,7 @@ apt_need=()
 command -v age >/dev/null 2>&1 || apt_need+=(age)
 command -v openssl >/dev/null 2>&1 || apt_need+=(openssl)
 command -v gh >/dev/null 2>&1 || apt_need+=(gh)
+command -v rsync >/dev/null 2>&1 || apt_need+=(rsync)
 if [ ${#apt_need[@]} -gt 0 ]; then
   echo "test-deps: apt-get install ${apt_need[*]}"
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
