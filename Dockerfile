@@ -24,6 +24,14 @@ RUN set -eux; \
     bin=$(scripts/build-static.sh "$(cat /target)"); \
     install -D -m 0555 "$bin" /out/secret-rotator
 
+# The GitLab CI/CD component's image (`docker build --target gitlab`): GitLab runs job scripts
+# with a shell, so this one adds busybox (static, about 1 MB) beside the same binary.
+# busybox:1.37-musl, pinned by digest.
+FROM busybox:1.37-musl@sha256:fc6dddc4c44b1bfe37f41cae8e67d1693828e8f42a91862816d7953e2c9d3f23 AS gitlab
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/secret-rotator /usr/local/bin/secret-rotator
+
+# The GitHub Action's image (the default target): the binary and a CA bundle, nothing else.
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/secret-rotator /secret-rotator

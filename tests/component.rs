@@ -48,6 +48,27 @@ fn the_component_and_the_pipeline_validate_against_gitlabs_schema() {
 }
 
 #[test]
+fn the_gitlab_examples_validate_and_use_declared_inputs_only() {
+    let mut n = 0;
+    for e in std::fs::read_dir(root().join("examples/gitlab")).unwrap() {
+        let path = e.unwrap().path();
+        let out = Command::new(deps().join("venv/bin/check-jsonschema"))
+            .args(["--builtin-schema", "vendor.gitlab-ci"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stdout));
+        let doc: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for include in doc["include"].as_array().unwrap() {
+            assert_eq!(unknown_inputs(&include["inputs"]), Vec::<String>::new(), "{}", path.display());
+            assert!(include["inputs"].get("variable_name").is_some(), "{}: the required input", path.display());
+        }
+        n += 1;
+    }
+    assert!(n >= 2);
+}
+
+#[test]
 fn the_component_passes_only_inputs_the_binary_reads() {
     let (_, jobs) = component();
     let job = jobs.as_object().unwrap().values().next().unwrap();
