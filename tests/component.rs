@@ -165,11 +165,7 @@ fn the_component_rotates_a_token_through_a_real_include() {
     gl.token(t1, "project", Some(GL_PROJECT), &["api"]);
     let c = consumer(&json!({ "variable_name": "ROTATED_TOKEN", "token_kind": "project", "token_owner": GL_PROJECT }));
     let out = c.run(
-        &[
-            ("CI_API_V4_URL", gl.api()),
-            ("CI_PROJECT_ID", GL_PROJECT_ID.to_string()),
-            ("ROTATED_TOKEN", t1.to_owned()),
-        ],
+        &[("CI_API_V4_URL", gl.api()), ("CI_PROJECT_ID", GL_PROJECT_ID.to_string()), ("ROTATED_TOKEN", t1.to_owned())],
         Some("rotate-credential"),
     );
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -195,7 +191,8 @@ fn a_missing_input_fails_and_an_unknown_one_is_caught() {
 
     // Unknown: GitLab refuses an include with an input the component does not declare, but
     // gitlab-ci-local accepts it silently, so the spec is checked here as GitLab would.
-    let inputs = json!({ "variable_name": "ROTATED_TOKEN", "token_kind": "project", "token_owner": GL_PROJECT, "expire_in": 7 });
+    let inputs =
+        json!({ "variable_name": "ROTATED_TOKEN", "token_kind": "project", "token_owner": GL_PROJECT, "expire_in": 7 });
     let c = consumer(&inputs);
     let out = c.run(&[], None);
     assert!(out.status.success(), "gitlab-ci-local accepts the unknown input");
