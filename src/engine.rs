@@ -282,6 +282,9 @@ async fn rotate_one(
                 msg.push_str(&format!(". The new credential is stored in: {}", stored.join(", ")));
             }
         }
+        if let Some(e) = &verify_error {
+            msg.push_str(&format!(". Verification failed too: {e}"));
+        }
         rep.error = Some(msg);
     } else {
         rep.status = RotationStatus::Failed;

@@ -19,6 +19,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// Longest single wait a server may ask for before a retry; longer asks end the retries.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// Attempts of an unrepeated request whose connection could not be made.
+const CONNECT_ATTEMPTS: u32 = 3;
 const BASE_DELAY: Duration = Duration::from_millis(400);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -40,6 +42,17 @@ impl Response {
         let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let cut: String = one_line.chars().take(300).collect();
         redact(&cut)
+    }
+
+    /// What an API says went wrong: its JSON `message` (GitHub, GitLab; a string or a
+    /// field-by-field object) or `error`, else the body's start; scrubbed of every known secret.
+    pub fn message(&self) -> String {
+        let v: Option<serde_json::Value> = serde_json::from_slice(&self.body).ok();
+        match v.as_ref().and_then(|v| v.get("message").or_else(|| v.get("error"))) {
+            Some(serde_json::Value::String(s)) => redact(s),
+            Some(other) => redact(&other.to_string()),
+            None => self.snippet(),
+        }
     }
 }
 
@@ -177,6 +190,25 @@ impl Http {
             }
         }
         Ok(Response { status, headers, body })
+    }
+
+    /// Sends a request that must reach the server at most once (a rotation: presenting a spent
+    /// credential again can revoke its whole family). It is repeated only when the connection was
+    /// never made, so the server surely never saw it.
+    pub async fn send_unrepeated(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response, HttpError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send(build()).await {
+                Err(e @ HttpError::NotSent(_)) if attempt < CONNECT_ATTEMPTS => {
+                    log::warn(&format!("{what}: {e}; it never received the request, retrying"));
+                    if !self.shutdown.sleep(backoff(attempt)).await {
+                        return Err(e);
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Sends a request that is safe to repeat (a PUT of the same value, a GET), retrying

@@ -8,12 +8,9 @@ use serde::Deserialize;
 
 use super::{Checked, Provider, ProviderError, Rotated};
 use crate::config::plan::{GitlabTokenSpec, TokenKind};
-use crate::http::{backoff, Http, HttpError, Response};
+use crate::http::{Http, HttpError, Response};
 use crate::log;
 use crate::secret::Secret;
-
-/// Attempts when the connection cannot be made at all.
-const CONNECT_ATTEMPTS: u32 = 3;
 
 /// What GitLab says about an access token (`GET /personal_access_tokens/self`, and the rotate
 /// response, which adds `token`).
@@ -90,16 +87,6 @@ fn rejected(status: u16) -> ProviderError {
     ))
 }
 
-fn gitlab_message(r: &Response) -> String {
-    let v: Option<serde_json::Value> = serde_json::from_slice(&r.body).ok();
-    let text = match v.as_ref().and_then(|v| v.get("message").or_else(|| v.get("error"))) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => r.snippet(),
-    };
-    crate::secret::redact(&text)
-}
-
 fn parse_date(s: &str) -> Option<jiff::Timestamp> {
     s.parse::<jiff::Timestamp>().ok().or_else(|| format!("{s}T00:00:00Z").parse().ok())
 }
@@ -125,7 +112,7 @@ impl Provider for GitlabToken {
             status => {
                 return Err(ProviderError::Refused(format!(
                     "GitLab token lookup answered HTTP {status}: {}",
-                    gitlab_message(&r)
+                    r.message()
                 )))
             }
         }
@@ -148,35 +135,27 @@ impl Provider for GitlabToken {
         let url = self.rotate_url();
         let expires_at = self.expires_at();
         let body = serde_json::json!({ "expires_at": expires_at });
-        let mut attempt = 0;
-        let r = loop {
-            attempt += 1;
-            let req = http.client().post(url.clone()).header("PRIVATE-TOKEN", self.token.expose()).json(&body);
-            match http.send(req).await {
-                Ok(r) => break r,
-                Err(e @ HttpError::NotSent(_)) if attempt < CONNECT_ATTEMPTS => {
-                    log::warn(&format!("GitLab {url}: {e}; it never received the request, retrying"));
-                    if !http.shutdown().sleep(backoff(attempt)).await {
-                        return Err(ProviderError::Failed { message: "interrupted".into(), maybe_consumed: false });
-                    }
-                }
-                Err(e) if e.never_sent() => {
-                    return Err(ProviderError::Failed {
+        let r = http
+            .send_unrepeated(&format!("GitLab {url}"), || {
+                http.client().post(url.clone()).header("PRIVATE-TOKEN", self.token.expose()).json(&body)
+            })
+            .await
+            .map_err(|e| {
+                if e.never_sent() {
+                    ProviderError::Failed {
                         message: format!("GitLab unreachable: {e}; the token was not used"),
                         maybe_consumed: false,
-                    })
-                }
-                Err(e) => {
-                    return Err(ProviderError::Failed {
+                    }
+                } else {
+                    ProviderError::Failed {
                         message: format!(
                             "GitLab token rotation {e}; GitLab may have rotated the token (which revokes the old one): \
                              if the next run fails with HTTP 401, create a new token by hand"
                         ),
                         maybe_consumed: true,
-                    })
+                    }
                 }
-            }
-        };
+            })?;
         let status = r.status.as_u16();
         match status {
             200 | 201 => {}
@@ -185,14 +164,14 @@ impl Provider for GitlabToken {
                 return Err(ProviderError::Refused(format!(
                     "GitLab refused the rotation (HTTP 403: {}): the token needs the api or self_rotate scope, and a \
                      project or group token must belong to token_owner; the token was not rotated",
-                    gitlab_message(&r)
+                    r.message()
                 )))
             }
             400 => {
                 return Err(ProviderError::Refused(format!(
                     "GitLab refused the rotation (HTTP 400: {}). expires_at was {expires_at} ({} days): when the \
                      instance's maximum token lifetime is shorter, lower expires_in; the token was not rotated",
-                    gitlab_message(&r),
+                    r.message(),
                     self.expires_in_days
                 )))
             }
@@ -214,7 +193,7 @@ impl Provider for GitlabToken {
             _ => {
                 return Err(ProviderError::Refused(format!(
                     "GitLab answered HTTP {status} to the rotation: {}",
-                    gitlab_message(&r)
+                    r.message()
                 )))
             }
         }

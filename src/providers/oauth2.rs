@@ -9,12 +9,9 @@ use serde::Deserialize;
 
 use super::{Provider, ProviderError, Rotated};
 use crate::config::plan::{ClientAuth, OAuth2Spec};
-use crate::http::{backoff, Http, HttpError, Response};
+use crate::http::{Http, HttpError, Response};
 use crate::log;
 use crate::secret::Secret;
-
-/// Attempts when the connection cannot be made at all.
-const CONNECT_ATTEMPTS: u32 = 3;
 
 /// The refresh-grant client.
 #[derive(Debug)]
@@ -94,23 +91,8 @@ impl Provider for OAuth2 {
     }
 
     async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError> {
-        let mut attempt = 0;
-        let resp = loop {
-            attempt += 1;
-            match http.send(self.request(http)).await {
-                Ok(r) => break r,
-                Err(e @ HttpError::NotSent(_)) if attempt < CONNECT_ATTEMPTS => {
-                    log::warn(&format!(
-                        "token endpoint {}: {e}; it never received the request, retrying",
-                        self.token_url
-                    ));
-                    if !http.shutdown().sleep(backoff(attempt)).await {
-                        return Err(failed(HttpError::Interrupted.to_string(), false));
-                    }
-                }
-                Err(e) => return Err(transport_failure(&e)),
-            }
-        };
+        let what = format!("token endpoint {}", self.token_url);
+        let resp = http.send_unrepeated(&what, || self.request(http)).await.map_err(|e| transport_failure(&e))?;
         interpret(resp, &self.refresh_token)
     }
 }

@@ -338,17 +338,12 @@ fn expect_ok(r: &Response, want: u16, what: &str, target: &str) -> Result<(), Ta
 
 /// GitHub's answer, with what it usually means.
 fn status_error(r: &Response, what: &str, target: &str) -> TargetError {
-    let status = r.status.as_u16();
-    let message = serde_json::from_slice::<serde_json::Value>(&r.body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| r.snippet());
-    let message = crate::secret::redact(&message);
-    let hint = match status {
+    super::status_error(r, what, target, |status| {
+        match status {
         401 => " (the token is invalid or expired)",
         403 => " (the token may not write Actions secrets: a fine-grained token needs \"Secrets: read and write\" on the repository, or \"Organization secrets\" for an org; a GitHub App needs the secrets permission; GITHUB_TOKEN cannot write secrets)",
         404 => " (not found: check the repository, environment or organization name, and that the token can see it)",
         _ => "",
-    };
-    TargetError(format!("{target}: {what} answered HTTP {status}: {message}{hint}"))
+    }
+    })
 }

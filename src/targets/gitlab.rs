@@ -257,20 +257,13 @@ impl Target for GitlabTarget {
 
 /// GitLab's answer, with what it usually means.
 fn status_error(r: &Response, what: &str, target: &str) -> TargetError {
-    let status = r.status.as_u16();
-    let v: Option<serde_json::Value> = serde_json::from_slice(&r.body).ok();
-    let message = match v.as_ref().and_then(|v| v.get("message").or_else(|| v.get("error"))) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => r.snippet(),
-    };
-    let message = crate::secret::redact(&message);
-    let hint = match status {
+    super::status_error(r, what, target, |status| {
+        match status {
         401 => " (the token is invalid, expired or revoked)",
         403 => " (the token may not write CI/CD variables: it needs the api scope and the Maintainer role; CI_JOB_TOKEN cannot write variables)",
         404 => " (not found: check the project or group, and that the token can see it)",
         409 => " (several variables have this key: set environment_scope to the one to write)",
         _ => "",
-    };
-    TargetError(format!("{target}: {what} answered HTTP {status}: {message}{hint}"))
+    }
+    })
 }

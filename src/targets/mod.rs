@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::plan::{Plan, TargetLocation};
-use crate::http::Http;
+use crate::http::{Http, Response};
 use crate::secret::Secret;
 
 pub mod github;
@@ -16,6 +16,13 @@ pub mod gitlab;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct TargetError(pub String);
+
+/// An API's refusal as a target error: the target, what was asked, the status, the API's own
+/// message, and (from `hint`) what that status usually means for this service.
+pub fn status_error(r: &Response, what: &str, target: &str, hint: fn(u16) -> &'static str) -> TargetError {
+    let status = r.status.as_u16();
+    TargetError(format!("{target}: {what} answered HTTP {status}: {}{}", r.message(), hint(status)))
+}
 
 /// The result of a write: attempts made and the final result.
 #[derive(Debug)]
