@@ -73,3 +73,14 @@ fn an_unknown_ca_is_refused() {
     assert!(!run.stderr.contains("retry"), "a refused certificate is not retried: {}", run.stderr);
     assert!(run.stderr.contains("ca_file"), "the error says how to fix it: {}", run.stderr);
 }
+
+#[test]
+fn ssl_cert_file_is_honoured_like_ca_file() {
+    let (gh, ca, _dir) = GitHub::start_tls();
+    let run = Bin::actions(&["check"])
+        .envs(oauth_inputs("http://127.0.0.1:9", &gh, "r1-current-token"))
+        .env("SSL_CERT_FILE", &ca)
+        .run();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.report()["rotations"][0]["status"], "planned");
+}

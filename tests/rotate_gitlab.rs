@@ -250,6 +250,7 @@ fn an_oauth_refresh_token_into_a_gitlab_variable_with_a_writer_token() {
         .env("INPUT_CLIENT_SECRET", BASIC_SECRET)
         .env("INPUT_REFRESH_TOKEN", &r1)
         .env("INPUT_GITLAB_TOKEN", "glpat-writer-token-0000000001")
+        .env("INPUT_GITLAB_TOKEN_TYPE", "bearer")
         .env("INPUT_VARIABLE_NAME", "SPOTIFY_REFRESH_TOKEN")
         .env("INPUT_PROTECTED", "true")
         .run();
@@ -258,6 +259,9 @@ fn an_oauth_refresh_token_into_a_gitlab_variable_with_a_writer_token() {
     assert!(oauth.active(v["value"].as_str().unwrap()));
     assert!(!oauth.active(&r1));
     assert!(gl.active("glpat-writer-token-0000000001"), "the writer token is not rotated");
+    let writer_id = gl.token_record("glpat-writer-token-0000000001")["id"].clone();
+    let writes: Vec<_> = gl.requests().into_iter().filter(|r| r["method"] == "PUT" || r["method"] == "POST").collect();
+    assert!(!writes.is_empty() && writes.iter().all(|r| r["token_id"] == writer_id), "the writer token (bearer) wrote");
 }
 
 #[test]
