@@ -27,7 +27,7 @@ startup_ms=$(py "print(f'{($end-$start)/50*1000:.1f}')")
 
 # One rotation: real OAuth2 server + stand-in, 5 runs; wall time and peak RSS of the binary.
 cp tests/support/oauth_server.mjs "$deps/node/"
-node "$deps/node/oauth_server.mjs" "$work/oauth.port" >/dev/null 2>&1 & pids+=($!)
+"$deps/node/node_modules/.bin/node" "$deps/node/oauth_server.mjs" "$work/oauth.port" >/dev/null 2>&1 & pids+=($!)
 "$deps/venv/bin/python" tests/support/github_standin.py "$work/gh.port" & pids+=($!)
 wait_port "$work/oauth.port"; wait_port "$work/gh.port"
 oauth="http://127.0.0.1:$(cat "$work/oauth.port")"; gh="http://127.0.0.1:$(cat "$work/gh.port")"

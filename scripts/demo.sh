@@ -14,7 +14,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 cp tests/support/oauth_server.mjs "$deps/node/"
-node "$deps/node/oauth_server.mjs" "$work/oauth.port" >/dev/null 2>&1 & pids+=($!)
+"$deps/node/node_modules/.bin/node" "$deps/node/oauth_server.mjs" "$work/oauth.port" >/dev/null 2>&1 & pids+=($!)
 "$deps/venv/bin/python" tests/support/github_standin.py "$work/gh.port" & pids+=($!)
 for f in oauth.port gh.port; do for _ in $(seq 100); do [ -s "$work/$f" ] && break; sleep 0.1; done; done
 oauth="http://127.0.0.1:$(cat "$work/oauth.port")"

