@@ -122,31 +122,33 @@ impl GitlabTarget {
         }
     }
 
+    /// Creates the variable (POST to the collection).
     async fn create(&self, value: &Secret, live: &Secret) -> (u32, Result<Response, TargetError>) {
-        let url = self.collection();
         let mut body = self.fields(value);
         body["key"] = self.var.key.clone().into();
         if self.var.masked_and_hidden {
             body["masked_and_hidden"] = true.into();
         }
-        log::debug(&format!("POST {url}"));
-        let at = self
-            .client
-            .send(&format!("create {}", self.describe()), || {
-                self.client.request(reqwest::Method::POST, url.clone(), live).json(&body)
-            })
-            .await;
-        (at.attempts, at.result.map_err(|e| TargetError(format!("{}: {e}", self.describe()))))
+        self.send_json(reqwest::Method::POST, self.collection(), &body, live).await
     }
 
+    /// Updates the variable in its environment scope (PUT).
     async fn update(&self, value: &Secret, live: &Secret) -> (u32, Result<Response, TargetError>) {
-        let url = self.item();
-        let body = self.fields(value);
-        log::debug(&format!("PUT {url}"));
+        self.send_json(reqwest::Method::PUT, self.item(), &self.fields(value), live).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        body: &serde_json::Value,
+        live: &Secret,
+    ) -> (u32, Result<Response, TargetError>) {
+        log::debug(&format!("{method} {url}"));
         let at = self
             .client
             .send(&format!("write {}", self.describe()), || {
-                self.client.request(reqwest::Method::PUT, url.clone(), live).json(&body)
+                self.client.request(method.clone(), url.clone(), live).json(body)
             })
             .await;
         (at.attempts, at.result.map_err(|e| TargetError(format!("{}: {e}", self.describe()))))
