@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::cli::{self, Mode};
+use crate::config::inputs::label;
 use crate::config::{self, Env, Inputs, RunOptions};
 use crate::engine;
 use crate::error::{Exit, InputError};
@@ -26,16 +27,13 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
         }
     };
     let cli = cli::from_matches(&matches);
-    let inputs = match Inputs::collect(&cli.flags, &env) {
-        Ok(i) => i,
-        Err(e) => return bad_input(&e, &env),
-    };
+    let inputs = Inputs::collect(&cli.flags, &env);
     let format = match inputs.get("log_format").unwrap_or("text") {
         "text" => Format::Text,
         "json" => Format::Json,
         other => {
             return bad_input(
-                &InputError::new("input log_format", format!("`{other}` is not valid: use text or json")),
+                &InputError::new(label("log_format"), format!("`{other}` is not valid: use text or json")),
                 &env,
             )
         }
@@ -45,7 +43,7 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
             Some(l) => l,
             None => {
                 return bad_input(
-                    &InputError::new("input log_level", format!("`{l}` is not valid: use error, warn, info or debug")),
+                    &InputError::new(label("log_level"), format!("`{l}` is not valid: use error, warn, info or debug")),
                     &env,
                 )
             }

@@ -44,8 +44,6 @@ impl Case {
     }
 }
 
-const VALID_CONFIG_HEAD: &str = "github:\n  token: { env: GH_SECRETS_TOKEN }\n";
-
 #[test]
 fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
     let gh = GitHub::start();
@@ -162,7 +160,6 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
             .set("INPUT_MIN_AGE", "20h"),
     ];
     assert!(cases.len() >= 20);
-    let _ = VALID_CONFIG_HEAD;
 
     let mut snapshot = String::new();
     for c in &cases {

@@ -111,11 +111,6 @@ pub const INPUTS: &[InputSpec] = &[
     global("ca_file", Kind::Plain, "PEM file with extra CA certificates (also SSL_CERT_FILE)"),
 ];
 
-/// Looks up an input by name.
-pub fn spec(name: &str) -> Option<&'static InputSpec> {
-    INPUTS.iter().find(|s| s.name == name)
-}
-
 /// The flag spelling of an input.
 pub fn flag(name: &str) -> String {
     name.replace('_', "-")
@@ -157,17 +152,8 @@ impl Env {
 /// The resolved single-rotation inputs: plain values, secret values and secret files.
 #[derive(Debug, Default)]
 pub struct Inputs {
-    plain: HashMap<&'static str, (String, Source)>,
+    plain: HashMap<&'static str, String>,
     secrets: HashMap<&'static str, SecretInput>,
-}
-
-/// Where a plain input came from, to name it in errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// A command-line flag.
-    Flag,
-    /// An `INPUT_*` variable.
-    Env,
 }
 
 /// A secret input.
@@ -182,15 +168,15 @@ pub enum SecretInput {
 impl Inputs {
     /// Collects inputs: `flags` (already parsed from argv: name -> value) win over `INPUT_*`.
     /// Secret files come as `<name>_file` keys of `flags`.
-    pub fn collect(flags: &HashMap<String, String>, env: &Env) -> Result<Self, InputError> {
+    pub fn collect(flags: &HashMap<String, String>, env: &Env) -> Self {
         let mut inputs = Inputs::default();
         for spec in INPUTS {
             match spec.kind {
                 Kind::Plain | Kind::Bool => {
                     if let Some(v) = flags.get(spec.name) {
-                        inputs.plain.insert(spec.name, (v.clone(), Source::Flag));
+                        inputs.plain.insert(spec.name, v.clone());
                     } else if let Some(v) = env.input(spec.name) {
-                        inputs.plain.insert(spec.name, (v.trim().to_owned(), Source::Env));
+                        inputs.plain.insert(spec.name, v.trim().to_owned());
                     }
                 }
                 Kind::Secret => {
@@ -202,12 +188,12 @@ impl Inputs {
                 }
             }
         }
-        Ok(inputs)
+        inputs
     }
 
     /// A plain input's value, if set (empty means unset).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.plain.get(name).map(|(v, _)| v.as_str()).filter(|v| !v.is_empty())
+        self.plain.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// A boolean input: `true`/`false` (any case), else an error naming it.
@@ -249,7 +235,7 @@ mod tests {
     fn flag_wins_over_env_and_empty_env_is_unset() {
         let env = Env::from_pairs([("INPUT_TOKEN_URL", "https://env"), ("INPUT_SCOPE", "")]);
         let flags = HashMap::from([("token_url".to_owned(), "https://flag".to_owned())]);
-        let inputs = Inputs::collect(&flags, &env).unwrap();
+        let inputs = Inputs::collect(&flags, &env);
         assert_eq!(inputs.get("token_url"), Some("https://flag"));
         assert_eq!(inputs.get("scope"), None);
     }
@@ -257,20 +243,20 @@ mod tests {
     #[test]
     fn hyphenated_input_variables_are_read() {
         let env = Env::from_pairs([("INPUT_SECRET-NAME", "FOO")]);
-        let inputs = Inputs::collect(&HashMap::new(), &env).unwrap();
+        let inputs = Inputs::collect(&HashMap::new(), &env);
         assert_eq!(inputs.get("secret_name"), Some("FOO"));
     }
 
     #[test]
     fn secrets_come_from_env_or_file_only() {
         let env = Env::from_pairs([("INPUT_REFRESH_TOKEN", " r1-abcdef \n")]);
-        let inputs = Inputs::collect(&HashMap::new(), &env).unwrap();
+        let inputs = Inputs::collect(&HashMap::new(), &env);
         match inputs.secret("refresh_token") {
             Some(SecretInput::Value(s)) => assert_eq!(s.expose(), "r1-abcdef"),
             other => panic!("{other:?}"),
         }
         let flags = HashMap::from([("refresh_token_file".to_owned(), "/tmp/x".to_owned())]);
-        let inputs = Inputs::collect(&flags, &env).unwrap();
+        let inputs = Inputs::collect(&flags, &env);
         assert!(matches!(inputs.secret("refresh_token"), Some(SecretInput::File(_))));
     }
 

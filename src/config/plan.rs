@@ -1542,7 +1542,7 @@ mod tests {
             std::fs::write(&path, yaml).unwrap();
             let opts = RunOptions { config: Some(path), ..RunOptions::default() };
             let env = Env::from_pairs([]);
-            let inputs = Inputs::collect(&std::collections::HashMap::new(), &env).unwrap();
+            let inputs = Inputs::collect(&std::collections::HashMap::new(), &env);
             let err = build(&inputs, &env, &opts).unwrap_err();
             prop_assert!(err.message.contains("literal secret is refused"), "{}", err);
             prop_assert!(!err.to_string().contains(&value));
