@@ -44,6 +44,20 @@ fn a_project_token_rotates_itself_and_writes_its_own_variable_with_the_new_token
         reqs[rotate_at + 1..].iter().filter(|r| r["path"].as_str().unwrap().contains("/variables")).collect();
     assert!(!after.is_empty() && after.iter().all(|r| r["token_id"] == new_record["id"]), "{after:?}");
     assert_eq!(reqs.iter().filter(|r| r["path"].as_str().unwrap().ends_with("/self/rotate")).count(), 1);
+    // Nothing done twice: read, create (the preflight), rotate, verify, one write.
+    let calls: Vec<String> =
+        reqs.iter().map(|r| format!("{} {}", r["method"].as_str().unwrap(), r["path"].as_str().unwrap())).collect();
+    assert_eq!(
+        calls,
+        [
+            "GET /personal_access_tokens/self",
+            "GET /projects/7/variables/ROTATED_TOKEN",
+            "POST /projects/7/variables",
+            "POST /projects/acme%2Fapp/access_tokens/self/rotate",
+            "GET /personal_access_tokens/self",
+            "PUT /projects/7/variables/ROTATED_TOKEN",
+        ]
+    );
 }
 
 #[test]
@@ -206,7 +220,8 @@ fn variable_flags_environment_scopes_and_hidden_variables() {
 fn writes_failing_after_the_rotation_exit_3_and_the_rescued_token_is_live() {
     let gl = GitLab::start();
     gl.token(T1, "project", Some(GL_PROJECT), &["api"]);
-    gl.fault(json!({ "method": "PUT", "path": "/variables/ROTATED_TOKEN$", "after": 1, "count": 100, "status": 502 }));
+    // The preflight creates the variable (POST); every write after the rotation (PUT) fails.
+    gl.fault(json!({ "method": "PUT", "path": "/variables/ROTATED_TOKEN$", "count": 100, "status": 502 }));
     let bin = Bin::new(&["rotate"]);
     let (key, recipient) = age_key(bin.dir());
     let run = bin

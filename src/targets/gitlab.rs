@@ -154,14 +154,26 @@ impl GitlabTarget {
         (at.attempts, at.result.map_err(|e| TargetError(format!("{}: {e}", self.describe()))))
     }
 
-    /// Updates, or creates when missing; a create that raced an earlier attempt becomes an update.
-    async fn upsert(&self, value: &Secret, live: &Secret) -> Written {
-        let (mut attempts, r) = self.update(value, live).await;
+    /// Updates, or creates when missing. `known_missing`: the preflight has just read that the
+    /// variable does not exist, so the update that could only answer 404 is skipped.
+    async fn upsert(&self, value: &Secret, live: &Secret, known_missing: bool) -> Written {
+        let mut attempts = 0;
+        let mut r = None;
+        if !known_missing {
+            let (a, updated) = self.update(value, live).await;
+            attempts += a;
+            match updated {
+                Ok(u) if u.status.as_u16() == 404 && is_missing_variable(&u) => {}
+                other => r = Some(other),
+            }
+        }
         let r = match r {
-            Ok(r) if r.status.as_u16() == 404 && is_missing_variable(&r) => {
+            Some(r) => r,
+            None => {
                 let (a, created) = self.create(value, live).await;
                 attempts += a;
                 match created {
+                    // An earlier attempt's create went through: update what it made.
                     Ok(c)
                         if c.status.as_u16() == 400
                             && String::from_utf8_lossy(&c.body).contains("already been taken") =>
@@ -173,7 +185,6 @@ impl GitlabTarget {
                     other => other,
                 }
             }
-            other => other,
         };
         let result = match r {
             Ok(r) if r.status.is_success() => Ok(()),
@@ -231,7 +242,7 @@ impl Target for GitlabTarget {
             }
         }
         match (current, existing) {
-            (Some(value), _) => self.upsert(value, live).await.result,
+            (Some(value), existing) => self.upsert(value, live, existing.is_none()).await.result,
             (None, Some(_)) => Ok(()),
             // Not created yet and its value unknown: reading the collection proves access.
             (None, None) => {
@@ -253,7 +264,7 @@ impl Target for GitlabTarget {
     }
 
     async fn write(&self, value: &Secret, live: &Secret) -> Written {
-        self.upsert(value, live).await
+        self.upsert(value, live, false).await
     }
 }
 
