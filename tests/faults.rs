@@ -200,3 +200,19 @@ fn redirects_are_followed_only_within_the_same_origin() {
     assert!(elsewhere.requests().is_empty(), "nothing reached the other host");
     assert!(oauth.active(&r1));
 }
+
+#[test]
+fn proxy_variables_are_honoured() {
+    let gh = GitHub::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let proxy = format!("http://127.0.0.1:{closed}");
+    let base = || Bin::actions(&["check"]).envs(oauth_inputs("http://127.0.0.1:9", &gh, "r1-current-token"));
+    // Through a proxy that is down: the request goes to the proxy, and fails.
+    let run = base().env("HTTP_PROXY", &proxy).env("HTTPS_PROXY", &proxy).run();
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert!(gh.requests().is_empty(), "the request went to the proxy, not straight to the server");
+    // NO_PROXY exempts the host.
+    let run = base().env("HTTP_PROXY", &proxy).env("NO_PROXY", "127.0.0.1").run();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(!gh.requests().is_empty());
+}
