@@ -37,14 +37,7 @@ fn the_component_and_the_pipeline_validate_against_gitlabs_schema() {
     let (h, j) = (dir.path().join("spec.yml"), dir.path().join("jobs.yml"));
     std::fs::write(&h, head).unwrap();
     std::fs::write(&j, jobs).unwrap();
-    let out = Command::new(deps().join("venv/bin/check-jsonschema"))
-        .args(["--builtin-schema", "vendor.gitlab-ci"])
-        .arg(&h)
-        .arg(&j)
-        .arg(root().join(".gitlab-ci.yml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_schema_valid("vendor.gitlab-ci", [h, j, root().join(".gitlab-ci.yml")]);
 }
 
 #[test]
@@ -52,12 +45,7 @@ fn the_gitlab_examples_validate_and_use_declared_inputs_only() {
     let mut n = 0;
     for e in std::fs::read_dir(root().join("examples/gitlab")).unwrap() {
         let path = e.unwrap().path();
-        let out = Command::new(deps().join("venv/bin/check-jsonschema"))
-            .args(["--builtin-schema", "vendor.gitlab-ci"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stdout));
+        assert_schema_valid("vendor.gitlab-ci", [&path]);
         let doc: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for include in doc["include"].as_array().unwrap() {
             assert_eq!(unknown_inputs(&include["inputs"]), Vec::<String>::new(), "{}", path.display());

@@ -533,3 +533,14 @@ pub fn gitlab_inputs(gl: &GitLab, token: &str) -> Vec<(&'static str, String)> {
         ("INPUT_VARIABLE_NAME", "ROTATED_TOKEN".into()),
     ]
 }
+
+/// Validates files against one of check-jsonschema's built-in schemas (`vendor.github-actions`,
+/// `vendor.gitlab-ci`, ...), failing the test with the validator's own words.
+pub fn assert_schema_valid<P: AsRef<std::ffi::OsStr>>(schema: &str, files: impl IntoIterator<Item = P>) {
+    let out = Command::new(deps().join("venv/bin/check-jsonschema"))
+        .args(["--builtin-schema", schema])
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{schema}: {}", String::from_utf8_lossy(&out.stdout));
+}
