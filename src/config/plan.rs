@@ -738,7 +738,7 @@ fn rotation(
         None => None,
     };
     let provider = match &r.provider {
-        RawProvider::OAuth2(o) => ProviderSpec::OAuth2(oauth2(o, origin)?),
+        RawProvider::OAuth2(o) => ProviderSpec::OAuth2(oauth2(o, origin, env)?),
         RawProvider::GitlabToken(g) => ProviderSpec::GitlabToken(gitlab_token(g, origin, gitlab_api, env)?),
     };
     let kind = provider.kind();
@@ -851,7 +851,7 @@ fn gitlab_token(
 ) -> Result<GitlabTokenSpec, InputError> {
     let l = |field: &str| origin.label(&format!("provider.{field}"), field);
     let token = match &g.token {
-        Some(s) => resolve(&l("token"), s)?,
+        Some(s) => resolve(&l("token"), s, env)?,
         None => return Err(InputError::new(l("token"), "is required for gitlab-token: the access token to rotate")),
     };
     check_not_job_token(&l("token"), &token, env)?;
@@ -1036,9 +1036,9 @@ fn gitlab_api_url(raw: Option<&RawGitlab>, inputs: &Inputs, env: &Env) -> Result
 /// The token that writes GitLab variables, when one is given.
 fn gitlab_writer(raw: Option<&RawGitlab>, inputs: &Inputs, env: &Env) -> Result<Option<GitlabWriter>, InputError> {
     let (token, token_label) = match inputs.secret("gitlab_token") {
-        Some(t) => (Some(resolve(&label("gitlab_token"), &to_source(t))?), label("gitlab_token")),
+        Some(t) => (Some(resolve(&label("gitlab_token"), &to_source(t), env)?), label("gitlab_token")),
         None => match raw.and_then(|g| g.token.as_ref()) {
-            Some(t) => (Some(resolve("gitlab.token", t)?), "gitlab.token".to_owned()),
+            Some(t) => (Some(resolve("gitlab.token", t, env)?), "gitlab.token".to_owned()),
             None => (None, String::new()),
         },
     };
@@ -1065,7 +1065,7 @@ fn gitlab_writer(raw: Option<&RawGitlab>, inputs: &Inputs, env: &Env) -> Result<
     }
 }
 
-fn oauth2(o: &RawOAuth2, origin: Origin) -> Result<OAuth2Spec, InputError> {
+fn oauth2(o: &RawOAuth2, origin: Origin, env: &Env) -> Result<OAuth2Spec, InputError> {
     let l = |field: &str| origin.label(&format!("provider.{field}"), field);
     let token_url = o
         .token_url
@@ -1078,7 +1078,7 @@ fn oauth2(o: &RawOAuth2, origin: Origin) -> Result<OAuth2Spec, InputError> {
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| InputError::new(l("client_id"), "is required for oauth2"))?;
     let client_secret = match &o.client_secret {
-        Some(s) => Some(resolve(&l("client_secret"), s)?),
+        Some(s) => Some(resolve(&l("client_secret"), s, env)?),
         None => None,
     };
     let client_auth = match o.client_auth.as_deref() {
@@ -1107,7 +1107,7 @@ fn oauth2(o: &RawOAuth2, origin: Origin) -> Result<OAuth2Spec, InputError> {
         _ => {}
     }
     let refresh_token = match &o.refresh_token {
-        Some(s) => resolve(&l("refresh_token"), s)?,
+        Some(s) => resolve(&l("refresh_token"), s, env)?,
         None => return Err(InputError::new(l("refresh_token"), "is required for oauth2: the current refresh token")),
     };
     if refresh_token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -1225,7 +1225,7 @@ fn github_settings(
             (Some(_), Some(_)) => {
                 return Err(InputError::new("github.app", "and github.token are both set: use one of them"))
             }
-            (Some(t), None) => Some(GithubAuth::Token(resolve("github.token", t)?)),
+            (Some(t), None) => Some(GithubAuth::Token(resolve("github.token", t, env)?)),
             (None, Some(app)) => Some(app_auth(
                 app.id.as_ref().map(id_text).as_deref(),
                 app.private_key.as_ref(),
@@ -1233,6 +1233,7 @@ fn github_settings(
                 "github.app.id",
                 "github.app.private_key",
                 "github.app.installation_id",
+                env,
             )?),
             (None, None) => None,
         },
@@ -1247,7 +1248,7 @@ fn github_settings(
                 (Some(_), Some(_)) => {
                     return Err(InputError::new(label("app_id"), "and github_token are both set: use one of them"))
                 }
-                (Some(t), None) => GithubAuth::Token(resolve(&label("github_token"), &to_source(t))?),
+                (Some(t), None) => GithubAuth::Token(resolve(&label("github_token"), &to_source(t), env)?),
                 (None, Some(_)) => app_auth(
                     app_id,
                     inputs.secret("app_private_key").map(to_source).as_ref(),
@@ -1255,6 +1256,7 @@ fn github_settings(
                     &label("app_id"),
                     &label("app_private_key"),
                     &label("app_installation_id"),
+                    env,
                 )?,
                 (None, None) => {
                     let (input, how) = if config_mode {
@@ -1297,6 +1299,7 @@ fn app_auth(
     id_label: &str,
     key_label: &str,
     inst_label: &str,
+    env: &Env,
 ) -> Result<GithubAuth, InputError> {
     let parse_id = |l: &str, v: &str| {
         v.trim()
@@ -1307,7 +1310,7 @@ fn app_auth(
     };
     let app_id = parse_id(id_label, id.ok_or_else(|| InputError::new(id_label, "is required for a GitHub App"))?)?;
     let private_key = match key {
-        Some(k) => resolve(key_label, k)?,
+        Some(k) => resolve(key_label, k, env)?,
         None => {
             return Err(InputError::new(key_label, "is required with a GitHub App id: the App's private key (PEM)"))
         }
@@ -1326,7 +1329,8 @@ fn app_auth(
 }
 
 /// Reads a secret from where its source says. Errors name the input, never the value.
-pub fn resolve(input: &str, src: &SecretSource) -> Result<Secret, InputError> {
+/// `{ env: NAME }` is read from `env` (the environment the run was given), never from elsewhere.
+pub fn resolve(input: &str, src: &SecretSource, env: &Env) -> Result<Secret, InputError> {
     let value = match src {
         SecretSource::Value(v) => v.clone(),
         SecretSource::Literal => {
@@ -1338,8 +1342,8 @@ pub fn resolve(input: &str, src: &SecretSource) -> Result<Secret, InputError> {
         SecretSource::Ambiguous => {
             return Err(InputError::new(input, "takes exactly one of { env: NAME } or { file: PATH }"))
         }
-        SecretSource::Env(name) => match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => Secret::new(v.trim()),
+        SecretSource::Env(name) => match env.get(name) {
+            Some(v) if !v.trim().is_empty() => Secret::new(v.trim()),
             _ => {
                 return Err(InputError::new(
                     input,
@@ -1547,6 +1551,16 @@ mod tests {
             prop_assert!(err.message.contains("literal secret is refused"), "{}", err);
             prop_assert!(!err.to_string().contains(&value));
         }
+    }
+
+    #[test]
+    fn env_references_read_the_given_environment() {
+        let env = Env::from_pairs([("SR_TEST_ONLY_RT", "r1-from-the-given-env")]);
+        assert!(std::env::var("SR_TEST_ONLY_RT").is_err());
+        let s = resolve("x", &SecretSource::Env("SR_TEST_ONLY_RT".into()), &env).unwrap();
+        assert_eq!(s.expose(), "r1-from-the-given-env");
+        let err = resolve("x", &SecretSource::Env("SR_TEST_ONLY_MISSING".into()), &env).unwrap_err();
+        assert!(err.message.contains("SR_TEST_ONLY_MISSING is not set"), "{err}");
     }
 
     #[test]
