@@ -205,3 +205,46 @@ fn wrong_client_secret_fails_safely() {
     assert!(run.stderr.contains("invalid_client"), "{}", run.stderr);
     assert!(oauth.active(&r1), "the refresh token was not consumed");
 }
+
+#[test]
+fn a_failed_verification_still_stores_the_new_token_and_exits_1() {
+    let oauth = OAuth::start();
+    let gh = GitHub::start();
+    let r1 = oauth.mint(BASIC_ID);
+    gh.fault(json!({ "method": "GET", "path": "^/verify$", "count": 5, "status": 401 }));
+    let run = Bin::actions(&["rotate"])
+        .envs(oauth_inputs(&oauth.url, &gh, &r1))
+        .env("INPUT_VERIFY_URL", format!("{}/verify", gh.url))
+        .run();
+    assert_eq!(run.code, 1, "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("verification failed"), "{}", run.stderr);
+    let r2 = gh.repo_secret(REPO, "OAUTH_REFRESH_TOKEN").unwrap();
+    assert_ne!(r2, r1);
+    assert!(oauth.active(&r2), "the old token is spent, so the new one was stored anyway");
+    let rot = &run.report()["rotations"][0];
+    assert_eq!(rot["status"], "failed");
+    assert_eq!(rot["targets"][0]["status"], "written");
+}
+
+#[test]
+fn a_provider_that_does_not_rotate_keeps_the_current_token() {
+    let gh = GitHub::start();
+    gh.fault(json!({ "method": "POST", "path": "^/oauth/token$", "count": 1, "status": 200,
+        "body": { "access_token": "a2-new-access-token", "token_type": "Bearer", "expires_in": 3600 } }));
+    let mut inputs = oauth_inputs("", &gh, "r1-never-rotates");
+    inputs.retain(|(k, _)| *k != "INPUT_TOKEN_URL");
+    let run = Bin::actions(&["rotate"])
+        .envs(inputs)
+        .env("INPUT_TOKEN_URL", gh.fault_token_url())
+        .env("INPUT_ACCESS_TOKEN_SECRET_NAME", "OAUTH_ACCESS_TOKEN")
+        .run();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let meta = gh.secret_meta(&json!(["repo", REPO]), "OAUTH_REFRESH_TOKEN").unwrap();
+    assert_eq!(meta["value"], "r1-never-rotates");
+    assert_eq!(meta["writes"], 1, "only the preflight wrote the unchanged refresh token");
+    assert_eq!(gh.repo_secret(REPO, "OAUTH_ACCESS_TOKEN").unwrap(), "a2-new-access-token");
+    let rot = &run.report()["rotations"][0];
+    assert_eq!(rot["old_fingerprint"], rot["new_fingerprint"]);
+    assert_eq!(rot["targets"][0]["status"], "skipped");
+    assert_eq!(rot["targets"][1]["status"], "written");
+}
