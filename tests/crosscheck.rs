@@ -7,10 +7,17 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use serde_json::json;
 
 #[test]
 fn gh_and_secret_rotator_write_the_same_way() {
     let (gh, cert, _dir) = GitHub::start_tls();
+    // gh 2.23 sends no X-GitHub-Api-Version header (observed: its requests carry only
+    // User-Agent "GitHub CLI 2.23.0", Accept, Authorization, Content-Type, Time-Zone; go-gh
+    // began sending the header in 2026, cli/cli#12680), and the stand-in refuses unversioned
+    // requests. Exempt gh by its User-Agent, and only here: secret-rotator's requests in this
+    // same test must still pin the version (checked below).
+    gh.setup(json!({ "allow_unversioned": ["GitHub CLI "] }));
     let host = gh.url.trim_start_matches("https://").to_owned();
     let home = tempfile::tempdir().unwrap();
 
@@ -47,6 +54,12 @@ fn gh_and_secret_rotator_write_the_same_way() {
     assert!(oauth.active(&stored));
 
     let reqs = gh.requests();
+    let ours: Vec<&serde_json::Value> =
+        reqs.iter().filter(|r| r["user_agent"].as_str().is_some_and(|ua| ua.starts_with("secret-rotator/"))).collect();
+    assert!(!ours.is_empty());
+    for r in &ours {
+        assert_eq!(r["api_version"], "2022-11-28", "secret-rotator pins the API version: {r}");
+    }
     let shape = |name: &str| -> Vec<(String, String, String)> {
         reqs.iter()
             .filter(|r| {

@@ -75,8 +75,9 @@ fn token_endpoint_faults_exit_1_and_store_nothing_new() {
 #[test]
 fn an_unreachable_token_endpoint_is_retried_and_the_token_kept() {
     let gh = GitHub::start();
-    // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A port where nothing listens, held so that no parallel test's server can take it.
+    let closed = ClosedPort::start();
+    let port = closed.port;
     let mut inputs = oauth_inputs("", &gh, "r1-current-token");
     inputs.retain(|(k, _)| *k != "INPUT_TOKEN_URL");
     let run =
@@ -204,8 +205,8 @@ fn redirects_are_followed_only_within_the_same_origin() {
 #[test]
 fn proxy_variables_are_honoured() {
     let gh = GitHub::start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let proxy = format!("http://127.0.0.1:{closed}");
+    let closed = ClosedPort::start();
+    let proxy = format!("http://127.0.0.1:{}", closed.port);
     let base = || Bin::actions(&["check"]).envs(oauth_inputs("http://127.0.0.1:9", &gh, "r1-current-token"));
     // Through a proxy that is down: the request goes to the proxy, and fails.
     let run = base().env("HTTP_PROXY", &proxy).env("HTTPS_PROXY", &proxy).run();

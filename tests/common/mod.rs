@@ -139,10 +139,52 @@ impl OAuth {
     }
 }
 
+/// The errors a stand-in recorded: Python exceptions raised in its handlers, with tracebacks.
+fn standin_errors(url: &str) -> Result<Vec<Value>, reqwest::Error> {
+    http().get(format!("{url}/_control/errors")).send()?.error_for_status()?.json()
+}
+
+/// Fails the test when a stand-in's own code raised: its answer (599, "STAND-IN BUG") was not
+/// the API's, so whatever the test asserted about it proves nothing. Called when a stand-in
+/// wrapper is dropped, unless the thread is already panicking (a panic in a panic aborts).
+fn fail_on_standin_errors(what: &str, url: &str) {
+    if std::thread::panicking() {
+        return;
+    }
+    let errors = standin_errors(url)
+        .unwrap_or_else(|e| panic!("the {what} stand-in at {url} did not answer /_control/errors (did it die?): {e}"));
+    if errors.is_empty() {
+        return;
+    }
+    let text: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}:\n{}",
+                e["method"].as_str().unwrap_or("?"),
+                e["path"].as_str().unwrap_or("?"),
+                e["traceback"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    panic!(
+        "STAND-IN BUG: the {what} stand-in raised {} exception(s) during this test, so the test proves nothing \
+         (fix the stand-in):\n{}",
+        errors.len(),
+        text.join("\n")
+    );
+}
+
 /// The strict GitHub stand-in.
 pub struct GitHub {
     _proc: Proc,
     pub url: String,
+}
+
+impl Drop for GitHub {
+    fn drop(&mut self) {
+        fail_on_standin_errors("GitHub", &self.url);
+    }
 }
 
 impl GitHub {
@@ -234,6 +276,12 @@ impl GitHub {
         http().get(format!("{}/_control/requests", self.url)).send().unwrap().json().unwrap()
     }
 
+    /// The exceptions the stand-in recorded so far, cleared (for tests that induce one on purpose;
+    /// any left at drop fail the test).
+    pub fn take_errors(&self) -> Vec<Value> {
+        take_standin_errors(&self.url)
+    }
+
     pub fn secrets(&self) -> Vec<Value> {
         http().get(format!("{}/_control/secrets", self.url)).send().unwrap().json().unwrap()
     }
@@ -260,6 +308,13 @@ impl GitHub {
     }
 }
 
+fn take_standin_errors(url: &str) -> Vec<Value> {
+    let errors = standin_errors(url).unwrap();
+    let r = http().delete(format!("{url}/_control/errors")).send().unwrap();
+    assert!(r.status().is_success());
+    errors
+}
+
 /// One run of the binary.
 pub struct Run {
     pub code: i32,
@@ -276,8 +331,24 @@ impl Run {
     pub fn report_at(&self, path: PathBuf) -> Value {
         serde_json::from_str(&std::fs::read_to_string(path).expect("report written")).unwrap()
     }
+    /// A file the run wrote in its directory. Panics, naming it, when there is none: a check
+    /// over its text (a leak search) must never pass on nothing.
     pub fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+        let path = self.dir.path().join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => panic!("the run has no readable file {name} ({}): {e}", path.display()),
+        }
+    }
+
+    /// A file the run may legitimately not have written: None when it does not exist.
+    pub fn file_if_exists(&self, name: &str) -> Option<String> {
+        let path = self.dir.path().join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("cannot read the run's file {name} ({}): {e}", path.display()),
+        }
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -420,20 +491,35 @@ impl Prism {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // Prism listens on the port it is given; with 0 the kernel picks a free one at bind time
+        // (no bind-and-release race with parallel tests) and Prism prints the address it got:
+        // "Prism is listening on http://127.0.0.1:PORT".
         let log = dir.path().join("prism.log");
-        let child = Command::new(deps.join("node/node_modules/.bin/prism"))
-            .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
+        let err_log = dir.path().join("prism.err");
+        let mut child = Command::new(deps.join("node/node_modules/.bin/prism"))
+            .args(["mock", "--errors", "-h", "127.0.0.1", "-p", "0"])
             .arg(&spec)
             .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&err_log).unwrap())
             .spawn()
             .unwrap();
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(90), "prism did not start");
+        let port = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(port) = prism_port(&text) {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let err = std::fs::read_to_string(&err_log).unwrap_or_default();
+                panic!("prism exited with {status} before listening:\n{text}\n{err}");
+            }
+            if start.elapsed() > Duration::from_secs(90) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("prism did not start within 90 s:\n{text}");
+            }
             std::thread::sleep(Duration::from_millis(100));
-        }
+        };
         Prism { child, url: format!("http://127.0.0.1:{port}"), log, _dir: dir }
     }
 
@@ -443,6 +529,14 @@ impl Prism {
     }
 }
 
+/// The port in Prism's "Prism is listening on http://127.0.0.1:PORT" line, once printed whole
+/// (digits followed by something else: a half-written line could hold half the port).
+fn prism_port(log: &str) -> Option<u16> {
+    let rest = log.split("Prism is listening on http://127.0.0.1:").nth(1)?;
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
 pub const GL_PROJECT: &str = "acme/app";
 pub const GL_PROJECT_ID: u64 = 7;
 
@@ -450,6 +544,12 @@ pub const GL_PROJECT_ID: u64 = 7;
 pub struct GitLab {
     _proc: Proc,
     pub url: String,
+}
+
+impl Drop for GitLab {
+    fn drop(&mut self) {
+        fail_on_standin_errors("GitLab", &self.url);
+    }
 }
 
 impl GitLab {
@@ -492,6 +592,11 @@ impl GitLab {
         http().get(format!("{}/_control/tokens", self.url)).send().unwrap().json().unwrap()
     }
 
+    /// The exceptions the stand-in recorded so far, cleared (see [`GitHub::take_errors`]).
+    pub fn take_errors(&self) -> Vec<Value> {
+        take_standin_errors(&self.url)
+    }
+
     /// The stand-in's record of a token value.
     pub fn token_record(&self, value: &str) -> Value {
         self.tokens().into_iter().find(|t| t["value"] == value).expect("token known")
@@ -532,6 +637,24 @@ pub fn gitlab_inputs(gl: &GitLab, token: &str) -> Vec<(&'static str, String)> {
         ("INPUT_TOKEN_OWNER", GL_PROJECT.into()),
         ("INPUT_VARIABLE_NAME", "ROTATED_TOKEN".into()),
     ]
+}
+
+/// A loopback port where nothing listens while this lives: a helper process
+/// (`tests/support/closed_port.py`) holds a socket bound to a port the kernel picked, without
+/// listening, so connecting is refused and no server of a parallel test can take the port (which
+/// binding port 0 and releasing it could not promise).
+pub struct ClosedPort {
+    _proc: Proc,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn start() -> ClosedPort {
+        let mut cmd = Command::new(deps().join("venv/bin/python"));
+        cmd.arg(root().join("tests/support/closed_port.py"));
+        let (proc_, port) = spawn(cmd);
+        ClosedPort { _proc: proc_, port }
+    }
 }
 
 /// Validates files against one of check-jsonschema's built-in schemas (`vendor.github-actions`,

@@ -6,9 +6,12 @@ GitHub cannot run here, so this checks what GitHub checks:
     via PyNaCl) with the private key whose key_id was sent, and the opened value is at most 48 KB;
   * secret names follow GitHub's rules ([A-Za-z0-9_], not starting with a digit or GITHUB_);
   * org secrets carry a valid visibility, and selected_repository_ids only with `selected`;
-  * it keeps created_at/updated_at, answers 201 on create and 204 on update.
+  * it keeps created_at/updated_at, answers 201 on create and 204 on update;
+  * every API request pins the REST API version (X-GitHub-Api-Version) and a request body is
+    application/json (see `admit` for what GitHub itself does and why this is stricter).
 
-Test-only control routes (under /_control/): setup, faults, the request log, the stored plaintexts.
+Test-only control routes (under /_control/): setup, faults, the request log, the stored plaintexts,
+errors (see standin.py).
 usage: python github_standin.py PORT_FILE [--tls CERT KEY] [--latency-ms N]
 """
 
@@ -44,6 +47,9 @@ class State(standin.State):
         self.keys = {}  # scope -> (key_id, PrivateKey)
         self.secrets = {}  # (scope, NAME) -> {"value", "created_at", "updated_at", "visibility", "selected"}
         self.next_id = 1000
+        # User-Agent prefixes whose requests may omit X-GitHub-Api-Version (setup
+        # "allow_unversioned"); empty unless a test opts in for a client it does not control.
+        self.allow_unversioned = []
 
     def key(self, scope):
         if scope not in self.keys:
@@ -69,12 +75,47 @@ class Handler(standin.Handler):
                 return h[len(prefix):]
         return None
 
-    def check_version(self):
+    def admit(self, method, path):
+        """The version header, then the media type, before anything else.
+
+        What GitHub does (docs.github.com/rest/about-the-rest-api/api-versions): a request
+        without X-GitHub-Api-Version is served as 2022-11-28, the default; an unsupported
+        version gets 400. This stand-in refuses a missing header too, with 400, on purpose:
+        secret-rotator must pin the version it was written against, so that a new default on
+        GitHub's side can never change its requests' meaning; a real GitHub would not catch
+        a client that forgot it. `gh` 2.23 (tests/crosscheck.rs) sends no version header
+        (go-gh added one in 2026, cli/cli#12680), so a test may exempt a client explicitly by
+        its User-Agent (setup "allow_unversioned"), never by default.
+
+        Media type: GitHub's OpenAPI description (@octokit/openapi) declares application/json
+        as the only request body type of every endpoint used here. GitHub answers
+        "415 Unsupported Media Type" when it refuses a media type (seen live for a missing
+        preview type in Accept, e.g. pksunkara/octonode#343); no GitHub document found says
+        what it does with a body sent under another Content-Type (it is known to parse JSON
+        sent with curl's default form type; not verifiable from here). This stand-in follows the
+        description, not the leniency: a body that is not application/json (parameters such
+        as `; charset=utf-8` allowed, missing Content-Type refused) gets 415, so the type the
+        client declares is checked rather than guessed.
+        """
         v = self.headers.get("x-github-api-version")
-        if v is not None and v not in API_VERSIONS:
+        if v is None:
+            ua = self.headers.get("user-agent") or ""
+            with S.lock:
+                exempt = any(ua.startswith(p) for p in S.allow_unversioned)
+            if not exempt:
+                self.error(400, "Missing X-GitHub-Api-Version header: the client must pin the REST API version "
+                           f"(one of {sorted(API_VERSIONS)}), e.g. X-GitHub-Api-Version: 2022-11-28")
+                return False
+        elif v not in API_VERSIONS:
             self.error(400, f"Invalid API version: {v}")
             return False
-        return True
+        with S.lock:
+            self.entry["api_version"] = v
+        return super().admit(method, path)
+
+    def unsupported(self):
+        got = self.headers.get("content-type")
+        self.error(415, f"Unsupported Media Type: the request body must be application/json, got Content-Type {got!r}")
 
     def token_scope(self):
         """The permissions of the token sent, or None after replying 401."""
@@ -125,8 +166,6 @@ class Handler(standin.Handler):
 
     # --- the API --------------------------------------------------------------------------
     def api(self, method, path):
-        if not self.check_version():
-            return
         parts = [p for p in path.split("/") if p]
         from urllib.parse import unquote
         parts = [unquote(p) for p in parts]
@@ -213,8 +252,7 @@ class Handler(standin.Handler):
         if not isinstance(body, dict):
             return self.error(400, "Problems parsing JSON")
         with S.lock:
-            S.log[-1]["fields"] = sorted(body)
-            S.log[-1]["content_type"] = self.headers.get("content-type")
+            self.entry["fields"] = sorted(body)
         allowed = {"encrypted_value", "key_id"}
         required = {"encrypted_value", "key_id"}
         if scope[0] == "org":
@@ -284,6 +322,7 @@ class Handler(standin.Handler):
                     S.next_id += 1
                     S.repos[full] = {"id": r.get("id", S.next_id), "environments": set(r.get("environments", []))}
                 S.orgs |= set(body.get("orgs", []))
+                S.allow_unversioned.extend(body.get("allow_unversioned", []))
                 for app_id, a in body.get("apps", {}).items():
                     S.apps[str(app_id)] = {"public_key": a["public_key"], "installations": a["installations"]}
                 for s in body.get("secrets", []):

@@ -16,8 +16,9 @@ CI/CD variables (project and group):
   masked values are a single line, without spaces, of 8 characters or more; masked_and_hidden is
   accepted only on creation and hidden values are never returned; an update of a key defined for
   several scopes needs filter[environment_scope] (409).
+Request bodies: application/json or application/x-www-form-urlencoded, else 415 (see `body_types`).
 
-Test-only control routes (under /_control/): setup, faults, requests, variables, tokens.
+Test-only control routes (under /_control/): setup, faults, requests, variables, tokens, errors.
 usage: python gitlab_standin.py PORT_FILE [--tls CERT KEY] [--latency-ms N]
 """
 
@@ -65,20 +66,37 @@ def masked_ok(value):
 class Handler(standin.Handler):
     state = S
     api_prefix = "/api/v4"
+    # What GitLab's API (Grape, `content_type :json` in lib/api/api.rb) parses: JSON, and the
+    # form types Rack parses itself. Another declared type gets Grape's 415 "The provided
+    # content-type '...' is not supported." Stricter than GitLab in two places, on purpose:
+    # a body without Content-Type (GitLab would parse it as JSON, its default format) and
+    # multipart/form-data (which GitLab accepts, but this stand-in does not parse) are refused
+    # with 415 as well, rather than guessed at.
+    body_types = ("application/json", "application/x-www-form-urlencoded")
 
     def error(self, status, message):
         self.reply(status, {"message": message})
 
+    def unsupported(self):
+        # Grape's own error body for a thrown :error with a string message.
+        self.reply(415, {"error": f"The provided content-type '{self.media_type() or ''}' is not supported."})
+
     def params(self):
-        """GitLab takes parameters as JSON, a form, or the query string."""
+        """GitLab takes parameters as JSON, a form, or the query string (admit() has refused
+        any other body). None after replying 400 to a JSON body that is not an object."""
         out = {}
         query = self.path.split("?", 1)[1] if "?" in self.path else ""
         for k, v in parse_qs(query).items():
             out[k] = v[0]
-        body = self.body_json()
-        if isinstance(body, dict):
+        if not self.raw_body:
+            return out
+        if self.media_type() == "application/json":
+            body = self.body_json()
+            if not isinstance(body, dict):
+                self.error(400, "400 Bad request - the body is not a JSON object")
+                return None
             out.update(body)
-        elif body == "INVALID":
+        else:
             for k, v in parse_qs(self.raw_body.decode()).items():
                 out[k] = v[0]
         return out
@@ -98,8 +116,8 @@ class Handler(standin.Handler):
             return None
         with S.lock:
             t["last_used_at"] = now_iso()
-            if S.log and S.log[-1].get("status") is None:
-                S.log[-1]["token_id"] = t["id"]
+            if self.entry is not None:
+                self.entry["token_id"] = t["id"]
         return t
 
     def resolve(self, kind, ident):
@@ -168,6 +186,8 @@ class Handler(standin.Handler):
             if path is None or path != t["owner"]:
                 return self.error(404, f"404 {kind.capitalize()} Not Found")
         p = self.params()
+        if p is None:
+            return
         unknown = set(p) - {"expires_at"}
         if unknown:
             return self.error(400, f"400 Bad request - unknown parameters {sorted(unknown)}")
@@ -204,6 +224,8 @@ class Handler(standin.Handler):
             return
         scope = [kind, path]
         p = self.params()
+        if p is None:
+            return
         env_filter = p.pop("filter[environment_scope]", None)
         with S.lock:
             mine = [v for v in S.variables if v["scope"] == scope]

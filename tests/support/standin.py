@@ -4,8 +4,18 @@ a request log, fault injection, and the control routes the tests use.
 Faults (POST /_control/faults {"rules": [...]}), each rule:
   method, path (regex), count (how many matching requests it hits), after (matching requests to
   let through first), status with body (JSON) or raw (text), headers, delay (seconds), drop
-  (close the connection without an answer).
-Request log: GET /_control/requests -> [{method, path, status, time, ...}].
+  (close the connection without an answer), raise (a message: the handler raises RuntimeError,
+  as a bug in the stand-in would; test-only, to prove such bugs are caught).
+Request log: GET /_control/requests -> [{method, path, status, time, content_type, user_agent, ...}].
+
+Strictness shared by every stand-in:
+  * a request with a body must declare a media type the API accepts (`body_types`); anything
+    else is refused with 415 before the handler sees it;
+  * a Python exception in a handler is a bug of the STAND-IN, not an upstream fault: it is
+    recorded with its traceback (GET /_control/errors; DELETE /_control/errors clears them),
+    and the client gets status 599 with a body starting "STAND-IN BUG", a status no real API
+    sends, so no test can mistake it for a 500 and pass by retrying it. The Rust harness reads
+    /_control/errors when it drops a stand-in and fails the test if there is any.
 """
 
 import json
@@ -15,6 +25,7 @@ import ssl
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -24,6 +35,12 @@ class State:
         self.faults = []
         self.log = []
         self.latency = 0.0  # seconds added to every API request (benchmarks)
+        self.errors = []  # exceptions raised in handlers: {method, path, error, traceback}
+
+
+# The status a stand-in answers when its own code raised: outside what real APIs send (and not
+# 500, which a client may rightly retry as an upstream fault).
+BUG_STATUS = 599
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -33,12 +50,15 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     state = None
     api_prefix = ""  # stripped from API paths when present
+    # Media types (without parameters) a request body may have; others get 415 (`unsupported`).
+    body_types = ("application/json",)
 
     def log_message(self, *args):
         pass
 
     def reply(self, status, body=None, headers=None, raw=None):
         data = raw.encode() if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        self.replied = True
         self.send_response(status)
         if body is not None and raw is None:
             self.send_header("content-type", "application/json; charset=utf-8")
@@ -49,8 +69,8 @@ class Handler(BaseHTTPRequestHandler):
         if data:
             self.wfile.write(data)
         with self.state.lock:
-            if self.state.log and self.state.log[-1].get("status") is None:
-                self.state.log[-1]["status"] = status
+            if self.entry is not None and self.entry.get("status") is None:
+                self.entry["status"] = status
 
     def body_json(self):
         if not self.raw_body:
@@ -59,6 +79,25 @@ class Handler(BaseHTTPRequestHandler):
             return json.loads(self.raw_body)
         except ValueError:
             return "INVALID"
+
+    def media_type(self):
+        """The request's Content-Type without parameters (`; charset=utf-8`), lower case, or None."""
+        ct = self.headers.get("content-type")
+        if ct is None:
+            return None
+        return ct.split(";", 1)[0].strip().lower()
+
+    def admit(self, method, path):
+        """Checks made before the API handler, after faults. Returns False after replying."""
+        if self.raw_body and self.media_type() not in self.body_types:
+            self.unsupported()
+            return False
+        return True
+
+    def unsupported(self):
+        """415 for a body of a media type the API does not take (subclasses word it as their API)."""
+        got = self.headers.get("content-type")
+        self.error(415, f"Unsupported Media Type: the body must be {' or '.join(self.body_types)}, got {got!r}")
 
     def do_GET(self):
         self.route("GET")
@@ -76,6 +115,38 @@ class Handler(BaseHTTPRequestHandler):
         # Always consume the body, so a faulted reply leaves the keep-alive connection clean.
         n = int(self.headers.get("content-length") or 0)
         self.raw_body = self.rfile.read(n) if n else b""
+        self.replied = False
+        self.entry = None  # this request's record in the request log (API requests only)
+        try:
+            self.dispatch(method)
+        except Exception as e:  # a bug in the stand-in: recorded, and answered unmistakably
+            self.bug(method, e)
+
+    def bug(self, method, e):
+        S = self.state
+        record = {"method": method, "path": self.path, "error": repr(e), "traceback": traceback.format_exc()}
+        with S.lock:
+            S.errors.append(record)
+            if self.entry is not None:
+                self.entry["status"] = BUG_STATUS
+        if self.replied:
+            # Part of an answer may be on the wire already: a second one would garble it.
+            self.close_connection = True
+            return
+        self.replied = True
+        data = f"STAND-IN BUG (not an upstream fault): {e!r}; see GET /_control/errors\n".encode()
+        try:
+            self.send_response(BUG_STATUS, "Stand-In Bug")
+            self.send_header("content-type", "text/plain; charset=utf-8")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def dispatch(self, method):
         path = self.path.split("?")[0]
         if path.startswith("/_control/"):
             return self.control_route(method, path[len("/_control/"):])
@@ -85,7 +156,11 @@ class Handler(BaseHTTPRequestHandler):
         if S.latency:
             time.sleep(S.latency)
         with S.lock:
-            S.log.append({"method": method, "path": path, "status": None, "time": time.time()})
+            self.entry = {
+                "method": method, "path": path, "status": None, "time": time.time(),
+                "content_type": self.headers.get("content-type"), "user_agent": self.headers.get("user-agent"),
+            }
+            S.log.append(self.entry)
             fault = None
             for f in S.faults:
                 if f["count"] > 0 and f.get("method", method) == method and re.search(f["path"], path):
@@ -98,9 +173,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault:
             if fault.get("delay"):
                 time.sleep(fault["delay"])
+            if fault.get("raise"):
+                raise RuntimeError(f"induced by a fault rule: {fault['raise']}")
             if fault.get("drop"):
                 with S.lock:
-                    S.log[-1]["status"] = "drop"
+                    self.entry["status"] = "drop"
                 self.close_connection = True
                 try:
                     self.connection.shutdown(2)
@@ -109,10 +186,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if fault.get("status"):
                 return self.reply(fault["status"], fault.get("body", {"message": "injected fault"}), fault.get("headers"), fault.get("raw"))
-        try:
-            self.api(method, path)
-        except Exception as e:  # a bug in the stand-in must be visible, not a hang
-            self.error(500, f"stand-in error: {e!r}")
+        if not self.admit(method, path):
+            return
+        self.api(method, path)
 
     def control_route(self, method, what):
         body = self.body_json() if method == "POST" else None
@@ -124,6 +200,13 @@ class Handler(BaseHTTPRequestHandler):
         if what == "requests":
             with S.lock:
                 return self.reply(200, S.log)
+        if what == "errors" and method == "GET":
+            with S.lock:
+                return self.reply(200, S.errors)
+        if what == "errors" and method == "DELETE":
+            with S.lock:
+                S.errors.clear()
+            return self.reply(200, {"ok": True})
         return self.control(method, what, body)
 
 
