@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::config::inputs::{flag, Kind, INPUTS};
+use crate::config;
 use crate::error::InputError;
+use crate::inputs::{flag, Kind};
 
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub struct Cli {
     pub dry_run: bool,
 }
 
-/// The clap command, built from [`INPUTS`].
+/// The clap command, built from the input table.
 pub fn command() -> Command {
     let mut root = Command::new("secret-rotator")
         .version(env!("CARGO_PKG_VERSION"))
@@ -50,22 +51,22 @@ pub fn command() -> Command {
         .subcommand(
             Command::new("check").about("Validate and run the preflight: can every target be written? Rotates nothing"),
         );
-    for spec in INPUTS {
-        let long = flag(spec.name);
+    for spec in config::table() {
+        let long = flag(spec.input);
         let arg = match spec.kind {
             Kind::Plain => {
-                let mut a = Arg::new(spec.name).long(long).value_name("VALUE").help(spec.help).global(true);
-                if spec.name == "only" {
+                let mut a = Arg::new(spec.input).long(long).value_name("VALUE").help(spec.help).global(true);
+                if spec.input == "only" {
                     a = a.action(ArgAction::Append);
                 }
                 a
             }
-            Kind::Secret => Arg::new(format!("{}_file", spec.name))
+            Kind::Secret => Arg::new(format!("{}_file", spec.input))
                 .long(format!("{long}-file"))
                 .value_name("PATH")
-                .help(format!("{} (read from this file; or INPUT_{})", spec.help, spec.name.to_ascii_uppercase()))
+                .help(format!("{} (read from this file; or INPUT_{})", spec.help, spec.input.to_ascii_uppercase()))
                 .global(true),
-            Kind::Bool => Arg::new(spec.name).long(long).action(ArgAction::SetTrue).help(spec.help).global(true),
+            Kind::Bool => Arg::new(spec.input).long(long).action(ArgAction::SetTrue).help(spec.help).global(true),
         };
         root = root.arg(arg);
     }
@@ -83,12 +84,12 @@ pub fn refuse_secret_flags(args: &[OsString]) -> Result<(), InputError> {
             continue;
         };
         let name = name.split('=').next().unwrap_or(name);
-        if let Some(spec) = INPUTS.iter().find(|s| s.kind == Kind::Secret && flag(s.name) == name) {
+        if let Some(spec) = config::table().into_iter().find(|s| s.kind == Kind::Secret && flag(s.input) == name) {
             return Err(InputError::new(
                 format!("--{name}"),
                 format!(
                     "secrets are never accepted as flags (other processes can read argv): set INPUT_{} or use --{name}-file PATH",
-                    spec.name.to_ascii_uppercase()
+                    spec.input.to_ascii_uppercase()
                 ),
             ));
         }
@@ -106,28 +107,28 @@ pub fn from_matches(m: &ArgMatches) -> Cli {
     let mut flags = HashMap::new();
     let mut only = Vec::new();
     let mut dry_run = false;
-    for spec in INPUTS {
+    for spec in config::table() {
         match spec.kind {
-            Kind::Plain if spec.name == "only" => {
-                if let Some(vals) = sub.get_many::<String>(spec.name) {
+            Kind::Plain if spec.input == "only" => {
+                if let Some(vals) = sub.get_many::<String>(spec.input) {
                     only.extend(vals.flat_map(|v| v.split(',').map(|s| s.trim().to_owned())).filter(|s| !s.is_empty()));
                 }
             }
             Kind::Plain => {
-                if let Some(v) = sub.get_one::<String>(spec.name) {
-                    flags.insert(spec.name.to_owned(), v.clone());
+                if let Some(v) = sub.get_one::<String>(spec.input) {
+                    flags.insert(spec.input.to_owned(), v.clone());
                 }
             }
             Kind::Secret => {
-                let key = format!("{}_file", spec.name);
+                let key = format!("{}_file", spec.input);
                 if let Some(v) = sub.get_one::<String>(&key) {
                     flags.insert(key, v.clone());
                 }
             }
             Kind::Bool => {
-                if sub.get_flag(spec.name) {
-                    dry_run |= spec.name == "dry_run";
-                    flags.insert(spec.name.to_owned(), "true".to_owned());
+                if sub.get_flag(spec.input) {
+                    dry_run |= spec.input == "dry_run";
+                    flags.insert(spec.input.to_owned(), "true".to_owned());
                 }
             }
         }

@@ -1,15 +1,17 @@
 //! The rotation engine: the safety protocol, top to bottom, in one place.
 //!
-//! For each rotation:
+//! For each rotation ([`rotate_one`] calls one function per stage, in this order):
 //! 1. **check** — the current credential, where the upstream can check it without spending it;
 //! 2. **freshness** — with `min_age`, skip when the credential (or every target holding it) is
 //!    young enough;
 //! 3. **preflight** — prove every target writable (re-write the current value) before the
-//!    upstream is touched; any failure stops here with the credential untouched;
+//!    upstream is touched; any failure stops here with the credential untouched. A dry run
+//!    stops here too, having created nothing;
 //! 4. **rotate** — send the rotate request once; mask the new values at once;
 //! 5. **verify** — check the new credential (provider) and access token (`verify_url`);
 //! 6. **write** — write every target concurrently (bounded), with retries;
-//! 7. **rescue** — a value that could not be stored is age-encrypted to the operator's key;
+//! 7. **settle** — decide the outcome; a rotated credential that is stored in fewer targets
+//!    than asked is age-encrypted to the operator's key (rescue);
 //! 8. **report** — what happened, with fingerprints, never values.
 
 use std::path::PathBuf;
@@ -18,13 +20,13 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use crate::config::plan::{Plan, RotationPlan, ValueKind};
 use crate::http::Http;
 use crate::log::{self, Level};
-use crate::providers::{self, ProviderError, Rotated};
+use crate::plan::{Plan, Rotation};
+use crate::providers::{Checked, ProviderError, Rotated};
 use crate::report::{Report, RotationReport, RotationStatus, TargetReport, TargetStatus};
 use crate::secret::Secret;
-use crate::targets::{Factory, Target, TargetError};
+use crate::targets::{Prepared, Target, TargetError, ValueKind};
 
 /// What the engine needs from its surroundings.
 pub struct Context<'a> {
@@ -36,161 +38,190 @@ pub struct Context<'a> {
     pub rescue_dir: PathBuf,
 }
 
-/// A finished run: the report, and the new access token of each rotation (for step outputs).
+/// A finished run: the report, and the new values of each rotation.
 pub struct Outcome {
     /// The report.
     pub report: Report,
-    /// Per rotation: the new access token, if one was issued.
+    /// Per rotation: the new access token, if one was issued (for step outputs).
     pub access_tokens: Vec<Option<Secret>>,
-}
-
-struct Planned {
-    value: ValueKind,
-    target: Arc<dyn Target>,
+    /// Every new value of the run, kept (and so known to the redactor) until the outputs are written.
+    pub issued: Vec<Secret>,
 }
 
 /// Runs every rotation of the plan, one after another.
 pub async fn run(plan: &Plan, ctx: &Context<'_>) -> Outcome {
     let started_at = now();
-    let factory = Factory::new(plan, ctx.http);
     let mut rotations = Vec::new();
     let mut access_tokens = Vec::new();
+    let mut issued = Vec::new();
     for r in &plan.rotations {
-        let (report, access) = rotate_one(r, plan.dry_run, &factory, ctx).await;
-        let level = match report.status {
-            RotationStatus::Rotated | RotationStatus::Skipped | RotationStatus::Planned => Level::Info,
-            _ => Level::Error,
-        };
+        let (report, rotated) = rotate_one(r, plan.dry_run, ctx).await;
+        let level = if report.status.exit().code() == 0 { Level::Info } else { Level::Error };
         let mut line = report.status.as_str().to_owned();
         if let Some(e) = &report.error {
             line.push_str(&format!(": {e}"));
         }
         log::log(level, Some(&r.name), &line);
         rotations.push(report);
-        access_tokens.push(access);
+        access_tokens.push(rotated.as_ref().and_then(|r| r.access_token.clone()));
+        issued.extend(rotated.into_iter().flat_map(|r| [Some(r.credential), r.access_token]).flatten());
     }
-    Outcome {
-        report: Report {
-            version: crate::report::VERSION,
-            started_at,
-            finished_at: now(),
-            dry_run: plan.dry_run,
-            rotations,
-        },
-        access_tokens,
+    let report =
+        Report { version: crate::report::VERSION, started_at, finished_at: now(), dry_run: plan.dry_run, rotations };
+    Outcome { report, access_tokens, issued }
+}
+
+/// Why the protocol ended before its last stage: the rotation's status and what to say.
+struct Stop {
+    status: RotationStatus,
+    error: Option<String>,
+}
+
+impl Stop {
+    fn failed(error: impl Into<String>) -> Stop {
+        Stop { status: RotationStatus::Failed, error: Some(error.into()) }
+    }
+
+    fn provider(e: ProviderError, prefix: &str) -> Stop {
+        let status =
+            if matches!(e, ProviderError::Rejected(_)) { RotationStatus::Rejected } else { RotationStatus::Failed };
+        Stop { status, error: Some(format!("{prefix}{e}")) }
     }
 }
 
-async fn rotate_one(
-    plan: &RotationPlan,
-    dry_run: bool,
-    factory: &Factory,
-    ctx: &Context<'_>,
-) -> (RotationReport, Option<Secret>) {
-    let name = plan.name.as_str();
-    let provider = providers::build(&plan.provider);
-    let targets: Vec<Planned> =
-        plan.targets.iter().map(|t| Planned { value: t.value, target: factory.build(&t.location) }).collect();
-    let mut rep = RotationReport {
-        name: name.to_owned(),
-        provider: provider.kind().to_owned(),
+const NOT_ROTATED: &str = "preflight failed, nothing was rotated: ";
+
+/// One rotation, stage by stage. Returns its report and, when the upstream issued one, the
+/// new credential.
+pub async fn rotate_one(r: &Rotation, dry_run: bool, ctx: &Context<'_>) -> (RotationReport, Option<Rotated>) {
+    let mut rep = report_for(r);
+    let outcome = async {
+        let checked = check(r, ctx).await?;
+        fresh(r, &checked, ctx).await?;
+        preflight(r, dry_run, ctx, &mut rep).await?;
+        let rotated = rotate(r, ctx, &mut rep).await?;
+        let verify_error = verify(r, &rotated, ctx).await;
+        let failures = write(r, &rotated, ctx, &mut rep).await;
+        settle(r, &rotated, failures, verify_error, ctx, &mut rep).await;
+        Ok::<_, Stop>(rotated)
+    }
+    .await;
+    match outcome {
+        Ok(rotated) => (rep, Some(rotated)),
+        Err(stop) => {
+            rep.status = stop.status;
+            rep.error = stop.error;
+            (rep, None)
+        }
+    }
+}
+
+fn report_for(r: &Rotation) -> RotationReport {
+    let credential = r.provider.kind().credential;
+    RotationReport {
+        name: r.name.clone(),
+        provider: r.provider.kind().name.to_owned(),
         status: RotationStatus::Failed,
-        old_fingerprint: provider.current().fingerprint(),
+        old_fingerprint: r.provider.current().fingerprint(),
         new_fingerprint: None,
         expires_at: None,
         rescue_file: None,
-        targets: targets
+        targets: r
+            .targets
             .iter()
             .map(|p| TargetReport {
                 kind: p.target.kind().to_owned(),
                 target: p.target.describe(),
-                value: p.value.label(provider.kind()).to_owned(),
+                value: p.value.label(credential).to_owned(),
                 status: TargetStatus::Skipped,
                 attempts: 0,
+                note: None,
                 error: None,
             })
             .collect(),
         error: None,
-    };
-
-    // 1. Check the current credential, where that does not spend it.
-    let checked = match provider.check(ctx.http).await {
-        Ok(c) => c,
-        Err(e) => {
-            rep.status = match &e {
-                ProviderError::Rejected(_) => RotationStatus::Rejected,
-                _ => RotationStatus::Failed,
-            };
-            rep.error = Some(format!("preflight failed, nothing was rotated: {e}"));
-            return (rep, None);
-        }
-    };
-
-    // 2. Freshness: the credential's own age where the upstream tells it, else the targets'.
-    if let Some(min_age) = plan.min_age {
-        let young = |at: jiff::Timestamp| {
-            jiff::Timestamp::now().duration_since(at)
-                < jiff::SignedDuration::try_from(min_age).unwrap_or(jiff::SignedDuration::MAX)
-        };
-        let verdict = match checked.created_at {
-            Some(at) => Ok(young(at)),
-            None => fresh(&targets, provider.current(), young).await,
-        };
-        match verdict {
-            Ok(true) => {
-                rep.status = RotationStatus::Skipped;
-                rep.error = None;
-                log::info_in(name, &format!("the credential is less than {} old: skipped", human(min_age)));
-                return (rep, None);
-            }
-            Ok(false) => {}
-            Err(e) => {
-                rep.error = Some(format!("preflight failed, nothing was rotated: {e}"));
-                return (rep, None);
-            }
-        }
     }
+}
 
-    // 3. Preflight: every target proven writable before the upstream is touched.
-    let results = preflight(&targets, provider.current()).await;
+/// Stage 1: the current credential, checked where that does not spend it.
+async fn check(r: &Rotation, ctx: &Context<'_>) -> Result<Checked, Stop> {
+    r.provider.check(ctx.http).await.map_err(|e| Stop::provider(e, NOT_ROTATED))
+}
+
+/// Stage 2, with `min_age`: the credential's own age where the upstream tells it, else the age of
+/// every target that holds it. Young enough: stop, skipped.
+async fn fresh(r: &Rotation, checked: &Checked, ctx: &Context<'_>) -> Result<(), Stop> {
+    let Some(min_age) = r.min_age else { return Ok(()) };
+    let min = jiff::SignedDuration::try_from(min_age).unwrap_or(jiff::SignedDuration::MAX);
+    let young = |at: jiff::Timestamp| jiff::Timestamp::now().duration_since(at) < min;
+    let is_young = match checked.created_at {
+        Some(at) => young(at),
+        None => {
+            let mut all = true;
+            for t in r.targets.iter().filter(|t| t.value == ValueKind::Credential) {
+                match t.target.updated_at(ctx.http, r.provider.current()).await {
+                    Ok(Some(at)) if young(at) => {}
+                    Ok(_) => all = false,
+                    Err(e) => return Err(Stop::failed(format!("{NOT_ROTATED}{e}"))),
+                }
+            }
+            all
+        }
+    };
+    if is_young {
+        log::info_in(&r.name, &format!("the credential is less than {} old: skipped", human(min_age)));
+        return Err(Stop { status: RotationStatus::Skipped, error: None });
+    }
+    Ok(())
+}
+
+/// Stage 3: every target proven writable, concurrently, before the upstream is touched. A dry run
+/// ends here.
+async fn preflight(r: &Rotation, dry_run: bool, ctx: &Context<'_>, rep: &mut RotationReport) -> Result<(), Stop> {
+    let current = r.provider.current();
+    let mut set = JoinSet::new();
+    for (i, p) in r.targets.iter().enumerate() {
+        let (target, http, live) = (p.target.clone(), ctx.http.clone(), current.clone());
+        let value = (p.value == ValueKind::Credential).then(|| current.clone());
+        set.spawn(async move { (i, target.preflight(&http, value.as_ref(), &live, dry_run).await) });
+    }
     let mut failures = Vec::new();
-    for (i, r) in results.into_iter().enumerate() {
-        match r {
-            Ok(()) => rep.targets[i].status = if dry_run { TargetStatus::Planned } else { TargetStatus::Skipped },
-            Err(e) => {
-                rep.targets[i].status = TargetStatus::Failed;
-                rep.targets[i].error = Some(e.0.clone());
+    while let Some(joined) = set.join_next().await {
+        let (i, result) = joined.unwrap_or_else(|e| (usize::MAX, Err(TargetError(format!("internal error: {e}")))));
+        let t = rep.targets.get_mut(i);
+        match (result, t) {
+            (Ok(prepared), Some(t)) => {
+                t.status = if dry_run { TargetStatus::Planned } else { TargetStatus::Skipped };
+                if prepared == Prepared::WouldCreate {
+                    t.note = Some("would create".to_owned());
+                }
+            }
+            (Err(e), t) => {
+                if let Some(t) = t {
+                    t.status = TargetStatus::Failed;
+                    t.error = Some(e.0.clone());
+                }
                 failures.push(e.0);
             }
+            (Ok(_), None) => {}
         }
     }
     if !failures.is_empty() {
-        rep.error = Some(format!("preflight failed, nothing was rotated: {}", failures.join("; ")));
-        return (rep, None);
+        return Err(Stop::failed(format!("{NOT_ROTATED}{}", failures.join("; "))));
     }
-    log::info_in(name, &format!("preflight: {} target(s) writable", targets.len()));
-
+    log::info_in(&r.name, &format!("preflight: {} target(s) writable", r.targets.len()));
     if dry_run {
-        rep.status = RotationStatus::Planned;
-        return (rep, None);
+        return Err(Stop { status: RotationStatus::Planned, error: None });
     }
     if ctx.http.shutdown().requested() {
-        rep.error = Some("interrupted before the upstream was contacted; nothing was rotated".into());
-        return (rep, None);
+        return Err(Stop::failed("interrupted before the upstream was contacted; nothing was rotated"));
     }
+    Ok(())
+}
 
-    // 4. Rotate: the request is sent once.
-    let rotated = match provider.rotate(ctx.http).await {
-        Ok(r) => r,
-        Err(e) => {
-            rep.status = match &e {
-                ProviderError::Rejected(_) => RotationStatus::Rejected,
-                _ => RotationStatus::Failed,
-            };
-            rep.error = Some(e.to_string());
-            return (rep, None);
-        }
-    };
+/// Stage 4: the rotate request, sent once; the new values are masked before anything can print them.
+async fn rotate(r: &Rotation, ctx: &Context<'_>, rep: &mut RotationReport) -> Result<Rotated, Stop> {
+    let rotated = r.provider.rotate(ctx.http).await.map_err(|e| Stop::provider(e, ""))?;
     if rotated.changed {
         (ctx.mask)(&rotated.credential);
     }
@@ -200,188 +231,194 @@ async fn rotate_one(
     rep.new_fingerprint = Some(rotated.credential.fingerprint());
     rep.expires_at = rotated.expires_at.map(|t| jiff::Timestamp::from_second(t.as_second()).unwrap_or(t).to_string());
     if rotated.changed {
-        log::info_in(name, &format!("rotated: {} -> {}", rep.old_fingerprint, rotated.credential.fingerprint()));
+        log::info_in(&r.name, &format!("rotated: {} -> {}", rep.old_fingerprint, rotated.credential.fingerprint()));
     } else {
-        log::info_in(name, "the provider issued no new refresh token: the current one stays valid");
+        log::info_in(&r.name, "the provider issued no new refresh token: the current one stays valid");
     }
+    Ok(rotated)
+}
 
-    // 5. Verify. The old credential is already spent, so a failure here still writes the new one.
-    let verify_error = match provider.verify(ctx.http, &rotated).await {
+/// Stage 5: the new credential (provider) and access token (`verify_url`). The old credential is
+/// already spent, so a failure here is reported, and the new one is written anyway.
+async fn verify(r: &Rotation, rotated: &Rotated, ctx: &Context<'_>) -> Option<String> {
+    let error = match r.provider.verify(ctx.http, rotated).await {
         Err(e) => Some(e),
-        Ok(()) => match (&plan.verify_url, &rotated.access_token) {
-            (Some(url), Some(token)) => verify(ctx.http, url, token).await.err(),
+        Ok(()) => match (&r.verify_url, &rotated.access_token) {
+            (Some(url), Some(token)) => verify_url(ctx.http, url, token).await.err(),
             (Some(_), None) => Some("verify_url is set but the provider issued no access token".to_owned()),
             _ => None,
         },
     };
-    if let Some(e) = &verify_error {
+    if let Some(e) = &error {
         log::log(
             Level::Error,
-            Some(name),
+            Some(&r.name),
             &format!("verification failed: {e}; writing the new credential anyway, the old one is no longer valid"),
         );
     }
-
-    // 6. Write.
-    let written = write_all(&targets, &rotated).await;
-    let mut credential_lost = false;
-    let mut failed = Vec::new();
-    for (i, w) in written.into_iter().enumerate() {
-        let t = &mut rep.targets[i];
-        match w {
-            None => t.status = TargetStatus::Skipped,
-            Some((attempts, Ok(()))) => {
-                t.status = TargetStatus::Written;
-                t.attempts = attempts;
-                log::info_in(name, &format!("wrote {} ({})", t.target, t.value));
-            }
-            Some((attempts, Err(e))) => {
-                t.status = TargetStatus::Failed;
-                t.attempts = attempts;
-                t.error = Some(e.clone());
-                failed.push(e);
-                if targets[i].value == ValueKind::Credential {
-                    credential_lost = true;
-                }
-            }
-        }
-    }
-
-    // 7. Rescue and status.
-    if failed.is_empty() {
-        rep.status = if verify_error.is_some() { RotationStatus::Failed } else { RotationStatus::Rotated };
-        rep.error = verify_error.map(|e| format!("verification failed: {e}; the new credential was stored anyway"));
-    } else if rotated.changed {
-        rep.status = RotationStatus::Critical;
-        let stored: Vec<&str> = rep
-            .targets
-            .iter()
-            .filter(|t| t.status == TargetStatus::Written && t.value == ValueKind::Credential.label(provider.kind()))
-            .map(|t| t.target.as_str())
-            .collect();
-        let mut msg = format!("the new credential could not be stored in every target: {}", failed.join("; "));
-        if credential_lost {
-            match &plan.rescue {
-                Some(recipient) => match crate::crypto::rescue(&ctx.rescue_dir, name, recipient, &rotated.credential) {
-                    Ok(path) => {
-                        msg.push_str(&format!(
-                            ". It was rescued to {} (recover it with `age -d -i KEY {}` and store it by hand)",
-                            path.display(),
-                            path.display()
-                        ));
-                        rep.rescue_file = Some(path.display().to_string());
-                    }
-                    Err(e) => msg.push_str(&format!(". Rescue failed too: {e}")),
-                },
-                None if stored.is_empty() => msg.push_str(
-                    ". It is stored nowhere and no rescue_recipient is set: re-authorize by hand. Set rescue_recipient so this can never lose a credential",
-                ),
-                None => {}
-            }
-            if !stored.is_empty() {
-                msg.push_str(&format!(". The new credential is stored in: {}", stored.join(", ")));
-            }
-        }
-        if let Some(e) = &verify_error {
-            msg.push_str(&format!(". Verification failed too: {e}"));
-        }
-        rep.error = Some(msg);
-    } else {
-        rep.status = RotationStatus::Failed;
-        rep.error = Some(format!(
-            "some targets were not updated (the stored credential is unchanged and valid): {}",
-            failed.join("; ")
-        ));
-    }
-    (rep, rotated.access_token)
-}
-
-/// True when every credential target exists and was updated recently (`young`).
-async fn fresh(
-    targets: &[Planned],
-    live: &Secret,
-    young: impl Fn(jiff::Timestamp) -> bool,
-) -> Result<bool, TargetError> {
-    for t in targets.iter().filter(|t| t.value == ValueKind::Credential) {
-        match t.target.updated_at(live).await? {
-            Some(at) if young(at) => {}
-            _ => return Ok(false),
-        }
-    }
-    Ok(true)
-}
-
-/// Preflight every target concurrently; results in target order.
-async fn preflight(targets: &[Planned], current: &Secret) -> Vec<Result<(), TargetError>> {
-    let mut set = JoinSet::new();
-    for (i, p) in targets.iter().enumerate() {
-        let target = p.target.clone();
-        let value = (p.value == ValueKind::Credential).then(|| current.clone());
-        let live = current.clone();
-        set.spawn(async move { (i, target.preflight(value.as_ref(), &live).await) });
-    }
-    let mut out: Vec<Result<(), TargetError>> = (0..targets.len()).map(|_| Ok(())).collect();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, r)) => out[i] = r,
-            Err(e) => return out.into_iter().map(|_| Err(TargetError(format!("internal error: {e}")))).collect(),
-        }
-    }
-    out
-}
-
-type WriteResult = Option<(u32, Result<(), String>)>;
-
-/// Writes every target concurrently (the target's client bounds requests in flight).
-/// `None` for a target that needs no write (its value did not change).
-async fn write_all(targets: &[Planned], rotated: &Rotated) -> Vec<WriteResult> {
-    let mut out: Vec<WriteResult> = (0..targets.len()).map(|_| None).collect();
-    let mut set = JoinSet::new();
-    for (i, p) in targets.iter().enumerate() {
-        let value = match p.value {
-            ValueKind::Credential if !rotated.changed => continue,
-            ValueKind::Credential => rotated.credential.clone(),
-            ValueKind::AccessToken => match &rotated.access_token {
-                Some(a) => a.clone(),
-                None => {
-                    out[i] = Some((0, Err("the provider issued no access token".to_owned())));
-                    continue;
-                }
-            },
-        };
-        if let Err(e) = p.target.check_value(&value) {
-            out[i] = Some((0, Err(format!("{}: {e}", p.target.describe()))));
-            continue;
-        }
-        let target = p.target.clone();
-        let live = rotated.credential.clone();
-        set.spawn(async move {
-            let w = target.write(&value, &live).await;
-            (i, w.attempts, w.result.map_err(|e| e.0))
-        });
-    }
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, attempts, r)) => out[i] = Some((attempts, r)),
-            Err(e) => {
-                // A panicked write: every target not yet settled counts as failed.
-                for o in out.iter_mut().filter(|o| o.is_none()) {
-                    *o = Some((0, Err(format!("internal error: {e}"))));
-                }
-            }
-        }
-    }
-    out
+    error
 }
 
 /// GET `url` with the new access token; any 2xx passes.
-async fn verify(http: &Http, url: &url::Url, token: &Secret) -> Result<(), String> {
-    let at = http.send_idempotent("verify", || http.client().get(url.clone()).bearer_auth(token.expose())).await;
+async fn verify_url(http: &Http, url: &url::Url, token: &Secret) -> Result<(), String> {
+    let at = http.send_idempotent("verify", &crate::http::Request::get(url.clone()).bearer(token)).await;
     match at.result {
         Ok(r) if r.status.is_success() => Ok(()),
         Ok(r) => Err(format!("{url} answered HTTP {}", r.status.as_u16())),
         Err(e) => Err(format!("{url}: {e}")),
     }
+}
+
+/// The writes that failed for good, split by the value they were to hold.
+#[derive(Default)]
+struct Failures {
+    /// Targets of the rotated credential.
+    credential: Vec<String>,
+    /// Targets of the access token.
+    other: Vec<String>,
+}
+
+/// Stage 6: every target written concurrently (each service bounds its requests in flight).
+async fn write(r: &Rotation, rotated: &Rotated, ctx: &Context<'_>, rep: &mut RotationReport) -> Failures {
+    let mut failures = Failures::default();
+    let mut fail = |i: usize, attempts: u32, e: String, rep: &mut RotationReport| {
+        rep.targets[i].status = TargetStatus::Failed;
+        rep.targets[i].attempts = attempts;
+        rep.targets[i].error = Some(e.clone());
+        match r.targets[i].value {
+            ValueKind::Credential => failures.credential.push(e),
+            ValueKind::AccessToken => failures.other.push(e),
+        }
+    };
+    let mut set = JoinSet::new();
+    for (i, p) in r.targets.iter().enumerate() {
+        let value = match p.value {
+            // Not rotated: the targets already hold it.
+            ValueKind::Credential if !rotated.changed => continue,
+            ValueKind::Credential => rotated.credential.clone(),
+            ValueKind::AccessToken => match &rotated.access_token {
+                Some(a) => a.clone(),
+                None => {
+                    fail(i, 0, format!("{}: the provider issued no access token", p.target.describe()), rep);
+                    continue;
+                }
+            },
+        };
+        if let Err(problem) = p.target.check_value(&value) {
+            fail(i, 0, format!("{}: the new value {}", p.target.describe(), problem.problem), rep);
+            continue;
+        }
+        let (target, http, live): (Arc<dyn Target>, Http, Secret) =
+            (p.target.clone(), ctx.http.clone(), rotated.credential.clone());
+        set.spawn(async move {
+            let w = target.write(&http, &value, &live).await;
+            (i, w.attempts, w.result)
+        });
+    }
+    let mut settled = vec![false; r.targets.len()];
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, attempts, Ok(()))) => {
+                settled[i] = true;
+                let t = &mut rep.targets[i];
+                t.status = TargetStatus::Written;
+                t.attempts = attempts;
+                log::info_in(&r.name, &format!("wrote {} ({})", t.target, t.value));
+            }
+            Ok((i, attempts, Err(e))) => {
+                settled[i] = true;
+                fail(i, attempts, e.0, rep);
+            }
+            // A panicked write: it may or may not have landed; count it as failed.
+            Err(e) => log::error(&format!("internal error in a write: {e}")),
+        }
+    }
+    for (i, done) in settled.into_iter().enumerate() {
+        if !done && rep.targets[i].status == TargetStatus::Skipped && needs_write(r.targets[i].value, rotated) {
+            fail(i, 0, format!("{}: internal error", r.targets[i].target.describe()), rep);
+        }
+    }
+    failures
+}
+
+fn needs_write(value: ValueKind, rotated: &Rotated) -> bool {
+    value == ValueKind::AccessToken || rotated.changed
+}
+
+/// Stage 7: the outcome. Critical (exit 3) only when the rotated credential is stored in fewer
+/// targets than asked: then it is rescued. A failed access-token target leaves the credential
+/// safe: failed (exit 1).
+async fn settle(
+    r: &Rotation,
+    rotated: &Rotated,
+    failures: Failures,
+    verify_error: Option<String>,
+    ctx: &Context<'_>,
+    rep: &mut RotationReport,
+) {
+    let credential = r.provider.kind().credential;
+    let stored: Vec<String> = rep
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Written && t.value == credential)
+        .map(|t| t.target.clone())
+        .collect();
+    let verify_note = verify_error.as_ref().map(|e| format!(". Verification failed too: {e}")).unwrap_or_default();
+    if failures.credential.is_empty() && failures.other.is_empty() {
+        rep.status = if verify_error.is_some() { RotationStatus::Failed } else { RotationStatus::Rotated };
+        rep.error = verify_error.map(|e| format!("verification failed: {e}; the new credential was stored anyway"));
+    } else if rotated.changed && !failures.credential.is_empty() {
+        rep.status = RotationStatus::Critical;
+        let all: Vec<String> = failures.credential.into_iter().chain(failures.other).collect();
+        let mut msg = format!("the new credential could not be stored in every target: {}", all.join("; "));
+        match &r.rescue {
+            Some(recipient) => match rescue(ctx, &r.name, recipient, &rotated.credential).await {
+                Ok(path) => {
+                    msg.push_str(&format!(
+                        ". It was rescued to {path} (recover it with `age -d -i KEY {path}` and store it by hand)"
+                    ));
+                    rep.rescue_file = Some(path);
+                }
+                Err(e) => msg.push_str(&format!(". Rescue failed too: {e}")),
+            },
+            None if stored.is_empty() => msg.push_str(
+                ". It is stored nowhere and no rescue_recipient is set: re-authorize by hand. Set rescue_recipient so \
+                 this can never lose a credential",
+            ),
+            None => {}
+        }
+        if !stored.is_empty() {
+            msg.push_str(&format!(". The new credential is stored in: {}", stored.join(", ")));
+        }
+        rep.error = Some(format!("{msg}{verify_note}"));
+    } else if rotated.changed {
+        rep.status = RotationStatus::Failed;
+        rep.error = Some(format!(
+            "the new {credential} is stored in every target that receives it ({}), so it is safe; not written: {}{verify_note}",
+            stored.join(", "),
+            failures.other.join("; ")
+        ));
+    } else {
+        rep.status = RotationStatus::Failed;
+        rep.error = Some(format!(
+            "some targets were not updated (the stored credential is unchanged and valid): {}{verify_note}",
+            failures.other.join("; ")
+        ));
+    }
+}
+
+/// The age-encrypted rescue file, written off the async runtime (encryption and `fsync`).
+async fn rescue(
+    ctx: &Context<'_>,
+    name: &str,
+    recipient: &age::x25519::Recipient,
+    value: &Secret,
+) -> Result<String, String> {
+    let (dir, name, recipient, value) = (ctx.rescue_dir.clone(), name.to_owned(), recipient.clone(), value.clone());
+    tokio::task::spawn_blocking(move || crate::crypto::rescue(&dir, &name, &recipient, &value))
+        .await
+        .map_err(|e| format!("internal error: {e}"))?
+        .map(|p| p.display().to_string())
 }
 
 fn now() -> String {
@@ -397,5 +434,281 @@ fn human(d: Duration) -> String {
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The protocol's order and outcomes, with a provider and targets that record every call.
+
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::http::testing::Fake;
+    use crate::providers::{Provider, ProviderKind};
+    use crate::targets::{Planned, ValueProblem, Written};
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    const KIND: ProviderKind = ProviderKind {
+        name: "fake",
+        fields: &[],
+        credential: "refresh_token",
+        issues_access_token: true,
+        knows_own_age: false,
+        parse: |_, _| unreachable!(),
+    };
+
+    #[derive(Debug)]
+    struct FakeProvider {
+        log: Log,
+        current: Secret,
+        check: fn() -> Result<Checked, ProviderError>,
+    }
+
+    #[async_trait]
+    impl Provider for FakeProvider {
+        fn kind(&self) -> &'static ProviderKind {
+            &KIND
+        }
+        fn current(&self) -> &Secret {
+            &self.current
+        }
+        async fn check(&self, _http: &Http) -> Result<Checked, ProviderError> {
+            self.log.lock().unwrap().push("check".into());
+            (self.check)()
+        }
+        async fn rotate(&self, _http: &Http) -> Result<Rotated, ProviderError> {
+            self.log.lock().unwrap().push("rotate".into());
+            Ok(Rotated {
+                credential: Secret::new("r2-new-credential"),
+                changed: true,
+                access_token: Some(Secret::new("a2-new-access")),
+                expires_at: None,
+            })
+        }
+        async fn verify(&self, _http: &Http, rotated: &Rotated) -> Result<(), String> {
+            self.log.lock().unwrap().push(format!("verify {}", rotated.credential.expose()));
+            Ok(())
+        }
+    }
+
+    struct FakeTarget {
+        log: Log,
+        name: &'static str,
+        fail_preflight: bool,
+        fail_write: bool,
+        missing: bool,
+        updated_at: Option<jiff::Timestamp>,
+    }
+
+    fn target(log: &Log, name: &'static str) -> FakeTarget {
+        FakeTarget {
+            log: log.clone(),
+            name,
+            fail_preflight: false,
+            fail_write: false,
+            missing: false,
+            updated_at: None,
+        }
+    }
+
+    #[async_trait]
+    impl Target for FakeTarget {
+        fn kind(&self) -> &'static str {
+            "fake"
+        }
+        fn describe(&self) -> String {
+            format!("fake {}", self.name)
+        }
+        fn name_hint(&self) -> String {
+            self.name.to_owned()
+        }
+        fn check_value(&self, _value: &Secret) -> Result<(), ValueProblem> {
+            Ok(())
+        }
+        async fn updated_at(&self, _http: &Http, _live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError> {
+            self.log.lock().unwrap().push(format!("updated_at {}", self.name));
+            Ok(self.updated_at)
+        }
+        async fn preflight(
+            &self,
+            _http: &Http,
+            current: Option<&Secret>,
+            _live: &Secret,
+            dry_run: bool,
+        ) -> Result<Prepared, TargetError> {
+            let value = current.map(Secret::expose).unwrap_or("-");
+            self.log.lock().unwrap().push(format!("preflight {} {value}", self.name));
+            match (self.fail_preflight, self.missing && dry_run) {
+                (true, _) => Err(TargetError(format!("fake {}: refused", self.name))),
+                (false, true) => Ok(Prepared::WouldCreate),
+                (false, false) => Ok(Prepared::Ready),
+            }
+        }
+        async fn write(&self, _http: &Http, value: &Secret, live: &Secret) -> Written {
+            self.log.lock().unwrap().push(format!("write {} {} as {}", self.name, value.expose(), live.expose()));
+            let result = if self.fail_write { Err(TargetError(format!("fake {}: 500", self.name))) } else { Ok(()) };
+            Written { attempts: 1, result }
+        }
+    }
+
+    fn rotation(log: &Log, targets: Vec<(ValueKind, FakeTarget)>) -> Rotation {
+        Rotation {
+            name: "demo".into(),
+            min_age: None,
+            provider: Box::new(FakeProvider {
+                log: log.clone(),
+                current: Secret::new("r1-current"),
+                check: || Ok(Checked::default()),
+            }),
+            verify_url: None,
+            rescue: None,
+            targets: targets
+                .into_iter()
+                .map(|(value, t)| Planned { value, target: Arc::new(t) as Arc<dyn Target> })
+                .collect(),
+        }
+    }
+
+    async fn run_one(r: &Rotation, dry_run: bool, dir: &std::path::Path) -> (RotationReport, Vec<String>) {
+        let fake = Fake::new();
+        let http = fake.http();
+        let masked = Mutex::new(Vec::new());
+        let mask = |s: &Secret| masked.lock().unwrap().push(s.expose().to_owned());
+        let ctx = Context { http: &http, mask: &mask, rescue_dir: dir.to_owned() };
+        let (rep, _) = rotate_one(r, dry_run, &ctx).await;
+        assert!(fake.requests().is_empty(), "the engine itself sends nothing");
+        (rep, masked.into_inner().unwrap())
+    }
+
+    fn calls(log: &Log) -> Vec<String> {
+        log.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn stages_run_in_the_protocols_order() {
+        let log = Log::default();
+        let r = rotation(
+            &log,
+            vec![(ValueKind::Credential, target(&log, "rt")), (ValueKind::AccessToken, target(&log, "at"))],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, masked) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Rotated, "{:?}", rep.error);
+        let mut got = calls(&log);
+        // Targets of one stage run concurrently: their order within the stage is free.
+        got[1..3].sort();
+        got[5..7].sort();
+        assert_eq!(
+            got,
+            [
+                "check",
+                "preflight at -",
+                "preflight rt r1-current",
+                "rotate",
+                "verify r2-new-credential",
+                "write at a2-new-access as r2-new-credential",
+                "write rt r2-new-credential as r2-new-credential",
+            ]
+        );
+        assert_eq!(masked, ["r2-new-credential", "a2-new-access"], "masked before anything is written");
+        assert_eq!(rep.new_fingerprint, Some(Secret::new("r2-new-credential").fingerprint()));
+    }
+
+    #[tokio::test]
+    async fn a_failed_preflight_never_reaches_the_upstream() {
+        let log = Log::default();
+        let r =
+            rotation(&log, vec![(ValueKind::Credential, FakeTarget { fail_preflight: true, ..target(&log, "rt") })]);
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Failed);
+        assert!(rep.error.unwrap().starts_with("preflight failed, nothing was rotated: fake rt: refused"));
+        assert!(!calls(&log).contains(&"rotate".to_owned()), "{:?}", calls(&log));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_stops_after_the_preflight_and_says_what_it_would_create() {
+        let log = Log::default();
+        let r = rotation(&log, vec![(ValueKind::Credential, FakeTarget { missing: true, ..target(&log, "rt") })]);
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, true, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Planned);
+        assert_eq!(rep.targets[0].status, TargetStatus::Planned);
+        assert_eq!(rep.targets[0].note.as_deref(), Some("would create"));
+        assert_eq!(calls(&log), ["check", "preflight rt r1-current"]);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_credential_stops_at_the_check() {
+        let log = Log::default();
+        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "rt"))]);
+        r.provider = Box::new(FakeProvider {
+            log: log.clone(),
+            current: Secret::new("r1-current"),
+            check: || Err(ProviderError::Rejected("revoked".into())),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Rejected);
+        assert_eq!(calls(&log), ["check"]);
+    }
+
+    #[tokio::test]
+    async fn a_fresh_credential_is_skipped_before_the_preflight() {
+        let log = Log::default();
+        let young = FakeTarget { updated_at: Some(jiff::Timestamp::now()), ..target(&log, "rt") };
+        let mut r = rotation(&log, vec![(ValueKind::Credential, young), (ValueKind::AccessToken, target(&log, "at"))]);
+        r.min_age = Some(Duration::from_secs(3600));
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Skipped);
+        assert_eq!(calls(&log), ["check", "updated_at rt"], "only credential targets tell the age");
+    }
+
+    #[tokio::test]
+    async fn a_failed_credential_write_is_critical_and_rescued() {
+        let log = Log::default();
+        let id = age::x25519::Identity::generate();
+        let mut r = rotation(
+            &log,
+            vec![
+                (ValueKind::Credential, target(&log, "a")),
+                (ValueKind::Credential, FakeTarget { fail_write: true, ..target(&log, "b") }),
+            ],
+        );
+        r.rescue = Some(id.to_public());
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Critical);
+        let error = rep.error.unwrap();
+        assert!(error.contains("The new credential is stored in: fake a"), "{error}");
+        let file = rep.rescue_file.expect("rescued");
+        assert_eq!(age::decrypt(&id, &std::fs::read(file).unwrap()).unwrap(), b"r2-new-credential");
+    }
+
+    #[tokio::test]
+    async fn a_failed_access_token_write_leaves_the_credential_safe_exit_1() {
+        let log = Log::default();
+        let id = age::x25519::Identity::generate();
+        let mut r = rotation(
+            &log,
+            vec![
+                (ValueKind::Credential, target(&log, "rt")),
+                (ValueKind::AccessToken, FakeTarget { fail_write: true, ..target(&log, "at") }),
+            ],
+        );
+        r.rescue = Some(id.to_public());
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Failed);
+        assert_eq!(rep.status.exit(), crate::error::Exit::Failed);
+        assert_eq!(rep.rescue_file, None, "nothing to rescue: the credential is stored");
+        let error = rep.error.unwrap();
+        assert!(error.contains("is stored in every target") && error.contains("not written: fake at: 500"), "{error}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

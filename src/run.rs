@@ -4,11 +4,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::cli::{self, Mode};
-use crate::config::inputs::label;
-use crate::config::{self, Env, Inputs, RunOptions};
+use crate::config::{self, RunOptions};
 use crate::engine;
 use crate::error::{Exit, InputError};
 use crate::http::{Http, Shutdown};
+use crate::inputs::{label, Env, Inputs};
 use crate::log::{self, Format, Level};
 use crate::report::{self, actions};
 use crate::secret::Secret;
@@ -27,7 +27,7 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
         }
     };
     let cli = cli::from_matches(&matches);
-    let inputs = Inputs::collect(&cli.flags, &env);
+    let inputs = Inputs::collect(config::table(), &cli.flags, &env);
     let format = match inputs.get("log_format").unwrap_or("text") {
         "text" => Format::Text,
         "json" => Format::Json,
@@ -77,14 +77,12 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
             return Exit::Failed;
         }
     };
-    runtime.block_on(async move {
+    let in_actions = env.is_true("GITHUB_ACTIONS");
+    let outcome = runtime.block_on(async {
         let (trigger, shutdown) = Shutdown::new();
         spawn_signal_listener(trigger);
-        let http = match Http::new(plan.timeout, plan.ca_pem.as_deref(), shutdown) {
-            Ok(h) => h,
-            Err(e) => return bad_input(&InputError::new("TLS setup", e), &env),
-        };
-        let in_actions = env.is_true("GITHUB_ACTIONS");
+        let http = Http::new(plan.timeout, plan.ca_pem.as_deref(), shutdown)
+            .map_err(|e| bad_input(&InputError::new("TLS setup", e), &env))?;
         let mask = move |s: &Secret| {
             if in_actions {
                 actions::add_mask(s)
@@ -92,20 +90,26 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
         };
         let rescue_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let ctx = engine::Context { http: &http, mask: &mask, rescue_dir };
-        let outcome = engine::run(&plan, &ctx).await;
-        let exit = outcome.report.exit();
-
-        if let Some(path) = &report_path {
-            if let Err(e) = report::write_json(path, &outcome.report) {
-                log::error(&format!("cannot write the report to {}: {e}", path.display()));
-            }
+        Ok(engine::run(&plan, &ctx).await)
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(exit) => return exit,
+    };
+    // Files are written once the runtime is done: nothing blocks it, and the new values are
+    // still held (and so redacted) until the outputs are written.
+    let exit = outcome.report.exit();
+    if let Some(path) = &report_path {
+        if let Err(e) = report::write_json(path, &outcome.report) {
+            log::error(&format!("cannot write the report to {}: {e}", path.display()));
         }
-        if in_actions {
-            write_actions_outputs(&env, &outcome, report_path.as_deref());
-        }
-        log::info(&format!("done: exit {}", exit.code()));
-        exit
-    })
+    }
+    if in_actions {
+        write_actions_outputs(&env, &outcome, report_path.as_deref());
+    }
+    drop(outcome);
+    log::info(&format!("done: exit {}", exit.code()));
+    exit
 }
 
 fn write_actions_outputs(env: &Env, outcome: &engine::Outcome, report_path: Option<&std::path::Path>) {
@@ -138,10 +142,7 @@ fn bad_input(e: &InputError, env: &Env) -> Exit {
     let line = crate::secret::redact(&e.to_string());
     eprintln!("secret-rotator: error: {line}");
     if env.is_true("GITHUB_ACTIONS") {
-        println!(
-            "::error title=secret-rotator::{}",
-            line.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-        );
+        println!("::error title=secret-rotator::{}", actions::escape_data(&line));
         // `rotated` is set on every outcome, so a later step can branch on it.
         if let Some(out) = env.get("GITHUB_OUTPUT") {
             let _ = actions::write_outputs(std::path::Path::new(out), &[("rotated", "false")]);

@@ -2,38 +2,42 @@
 //!
 //! Every value that is created is also registered with a process-wide redactor, so that text
 //! from anywhere (a server's error message, a log line, the report) can be scrubbed of it as
-//! a last line of defence before it is written out.
+//! a last line of defence before it is written out. The redactor holds only weak references:
+//! it knows exactly the secrets that are alive, and forgets (and the value is zeroized) as soon
+//! as the last copy of a secret is dropped, so it never grows beyond what the run holds.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 /// A credential. `Debug` prints `[redacted]`; there is no `Display` and no `Serialize`.
 /// The value is reachable only through [`Secret::expose`], used where a request body,
-/// header or sealed box is built.
+/// header or sealed box is built. Clones share one zeroizing allocation.
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub struct Secret(Arc<SecretString>);
 
 /// Values shorter than this are not worth redacting in free text (they would mangle
 /// ordinary words); no real credential is that short.
 const MIN_REDACT_LEN: usize = 6;
 
-static KNOWN: Mutex<Vec<Zeroizing<String>>> = Mutex::new(Vec::new());
+static KNOWN: Mutex<Vec<Weak<SecretString>>> = Mutex::new(Vec::new());
+
+fn known() -> std::sync::MutexGuard<'static, Vec<Weak<SecretString>>> {
+    KNOWN.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl Secret {
     /// Wraps a value and registers it with the redactor.
     pub fn new(value: impl Into<String>) -> Self {
-        let value: String = value.into();
-        if value.len() >= MIN_REDACT_LEN {
-            let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-            if !known.iter().any(|k| k.as_str() == value) {
-                known.push(Zeroizing::new(value.clone()));
-            }
+        let inner = Arc::new(SecretString::from(value.into()));
+        if inner.expose_secret().len() >= MIN_REDACT_LEN {
+            let mut known = known();
+            known.retain(|w| w.strong_count() > 0);
+            known.push(Arc::downgrade(&inner));
         }
-        Secret(SecretString::from(value))
+        Secret(inner)
     }
 
     /// The value itself. Call only where it must leave the process (a request, a sealed box).
@@ -71,13 +75,13 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Replaces every registered secret value in `text` with `[redacted]`.
+/// Replaces every live secret value in `text` with `[redacted]`.
 pub fn redact(text: &str) -> String {
-    let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    let mut out = text.to_owned();
+    let live: Vec<Arc<SecretString>> = known().iter().filter_map(Weak::upgrade).collect();
+    let mut values: Vec<&str> = live.iter().map(|s| s.expose_secret()).collect();
     // Longest first, so a value that contains another is removed whole.
-    let mut values: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = text.to_owned();
     for v in values {
         if out.contains(v) {
             out = out.replace(v, "[redacted]");
@@ -116,5 +120,19 @@ mod tests {
         let _a = Secret::new("abcdefgh");
         let _b = Secret::new("abcdefgh-ijkl");
         assert_eq!(redact("x abcdefgh-ijkl y"), "x [redacted] y");
+    }
+
+    #[test]
+    fn the_redactor_forgets_dropped_secrets_and_stays_bounded() {
+        let kept = Secret::new("kept-value-0123456789");
+        for i in 0..10_000 {
+            let s = Secret::new(format!("short-lived-{i:05}-abcdef"));
+            let _copy = s.clone();
+        }
+        // Other tests run beside this one and hold a few secrets of their own.
+        assert!(known().len() < 100, "{} entries", known().len());
+        assert_eq!(redact("x short-lived-00042-abcdef y"), "x short-lived-00042-abcdef y");
+        assert_eq!(redact("kept-value-0123456789"), "[redacted]");
+        drop(kept);
     }
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use secret_rotator::config::inputs::{Kind, INPUTS};
+use secret_rotator::config;
+use secret_rotator::inputs::Kind;
 
 fn action() -> serde_json::Value {
     let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
@@ -38,14 +39,14 @@ fn action_yml_declares_exactly_the_inputs_the_binary_reads() {
     let a = action();
     let declared: BTreeSet<String> = a["inputs"].as_object().unwrap().keys().cloned().collect();
     // `command` is the one input passed as an argument (rotate / check), not as INPUT_COMMAND.
-    let mut read: BTreeSet<String> = INPUTS.iter().map(|s| s.name.to_owned()).collect();
+    let mut read: BTreeSet<String> = config::table().iter().map(|s| s.input.to_owned()).collect();
     read.insert("command".to_owned());
     assert_eq!(declared, read, "action.yml inputs and the binary's inputs differ");
     assert_eq!(a["runs"]["args"], serde_json::json!(["${{ inputs.command }}"]));
 
-    for spec in INPUTS.iter().filter(|s| s.kind == Kind::Secret) {
-        let d = a["inputs"][spec.name]["description"].as_str().unwrap();
-        assert!(d.contains("secret, from secrets.*"), "{}: a secret input says it comes from secrets.*", spec.name);
+    for spec in config::table().into_iter().filter(|s| s.kind == Kind::Secret) {
+        let d = a["inputs"][spec.input]["description"].as_str().unwrap();
+        assert!(d.contains("secret, from secrets.*"), "{}: a secret input says it comes from secrets.*", spec.input);
     }
     let outputs: BTreeSet<&str> = a["outputs"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(outputs, BTreeSet::from(["rotated", "access_token", "expires_at", "report"]));

@@ -100,7 +100,7 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("literal secret in config", "rotations[0].provider.refresh_token").config(
             "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: 'sup3r-s3cret-literal' }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
         ),
-        case("unknown key in config", "config file").config(
+        case("unknown key in config", "rotations[0].provder").config(
             "rotations:\n  - name: a\n    provder: { type: oauth2 }\n",
         ),
         case("duplicate rotation names", "rotations[1].name").config(

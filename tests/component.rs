@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
-use secret_rotator::config::inputs::INPUTS;
+use secret_rotator::config;
 use serde_json::{json, Value};
 
 fn component() -> (Value, Value) {
@@ -60,7 +60,7 @@ fn the_gitlab_examples_validate_and_use_declared_inputs_only() {
 fn the_component_passes_only_inputs_the_binary_reads() {
     let (_, jobs) = component();
     let job = jobs.as_object().unwrap().values().next().unwrap();
-    let binary: BTreeSet<&str> = INPUTS.iter().map(|s| s.name).collect();
+    let binary: BTreeSet<&str> = config::table().iter().map(|s| s.input).collect();
     for key in job["variables"].as_object().unwrap().keys().filter_map(|k| k.strip_prefix("INPUT_")) {
         let name = key.to_ascii_lowercase();
         assert!(binary.contains(name.as_str()), "the component sets INPUT_{key}, which the binary does not read");

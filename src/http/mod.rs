@@ -1,16 +1,30 @@
 //! The one HTTP client: TLS via rustls, https only except loopback, connect and total timeouts
 //! on every request, capped response bodies, same-origin redirects only, and the retry policy
-//! for target writes (backoff with jitter, `Retry-After`, GitHub's rate-limit headers).
+//! (backoff with jitter, `Retry-After`, GitHub's rate-limit headers).
+//!
+//! Modules describe a request as a [`Request`] value and send it through [`Http`], which sends
+//! it through a [`Transport`]: reqwest in production, a scripted fake in unit tests
+//! ([`testing::Fake`]), so each module's exact requests and the engine's order are testable
+//! without a network.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, StatusCode};
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::StatusCode;
 use tokio::sync::watch;
-use zeroize::Zeroizing;
+use url::Url;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::log;
-use crate::secret::redact;
+use crate::secret::{redact, Secret};
+
+#[cfg(test)]
+pub mod testing;
+
+pub use reqwest::Method;
 
 /// Largest response body read; anything longer is an error (no API here returns more).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -23,6 +37,140 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 const CONNECT_ATTEMPTS: u32 = 3;
 const BASE_DELAY: Duration = Duration::from_millis(400);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+#[derive(Clone)]
+enum HeaderText {
+    Plain(String),
+    /// A header that carries a credential: marked sensitive on the wire, never printed.
+    Secret(Secret),
+}
+
+/// A request body: its bytes are zeroized when the last copy is dropped.
+#[derive(Clone)]
+struct Body {
+    content_type: &'static str,
+    bytes: Arc<Zeroizing<Vec<u8>>>,
+}
+
+/// One HTTP request, described before it is sent (and possibly sent again, unchanged).
+#[derive(Clone)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The URL.
+    pub url: Url,
+    headers: Vec<(&'static str, HeaderText)>,
+    body: Option<Body>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(k, v)| match v {
+                HeaderText::Plain(v) => format!("{k}: {v}"),
+                HeaderText::Secret(_) => format!("{k}: [redacted]"),
+            })
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.as_ref().map(|b| b.bytes.len()))
+            .finish()
+    }
+}
+
+/// Zeroizes every string of a JSON value (one that held a secret and has been serialized).
+fn scrub_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        serde_json::Value::Object(m) => m.iter_mut().for_each(|(_, v)| scrub_json(v)),
+        _ => {}
+    }
+}
+
+impl Request {
+    /// A request with no headers and no body.
+    pub fn new(method: Method, url: Url) -> Self {
+        Request { method, url, headers: Vec::new(), body: None }
+    }
+
+    /// `GET url`.
+    pub fn get(url: Url) -> Self {
+        Request::new(Method::GET, url)
+    }
+
+    /// `POST url`.
+    pub fn post(url: Url) -> Self {
+        Request::new(Method::POST, url)
+    }
+
+    /// `PUT url`.
+    pub fn put(url: Url) -> Self {
+        Request::new(Method::PUT, url)
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, HeaderText::Plain(value.into())));
+        self
+    }
+
+    /// Adds a header whose value is a credential: sent marked sensitive, never printed.
+    pub fn secret_header(mut self, name: &'static str, value: Secret) -> Self {
+        self.headers.push((name, HeaderText::Secret(value)));
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &Secret) -> Self {
+        let value = Secret::new(format!("Bearer {}", token.expose()));
+        self.secret_header("authorization", value)
+    }
+
+    /// A JSON body. The value is serialized into zeroizing memory, then its strings are zeroized.
+    pub fn json(mut self, mut value: serde_json::Value) -> Self {
+        let bytes = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
+        scrub_json(&mut value);
+        self.body = Some(Body { content_type: "application/json", bytes: Arc::new(bytes) });
+        self
+    }
+
+    /// An `application/x-www-form-urlencoded` body.
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
+        let mut text = Zeroizing::new(String::new());
+        {
+            let mut ser = url::form_urlencoded::Serializer::new(&mut *text);
+            for (k, v) in pairs {
+                ser.append_pair(k, v);
+            }
+        }
+        let bytes = Zeroizing::new(text.as_bytes().to_vec());
+        self.body = Some(Body { content_type: "application/x-www-form-urlencoded", bytes: Arc::new(bytes) });
+        self
+    }
+
+    /// A header's value (a credential included: for transports and tests).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| match v {
+            HeaderText::Plain(v) => v.as_str(),
+            HeaderText::Secret(s) => s.expose(),
+        })
+    }
+
+    /// True when the header carries a credential.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        self.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case(name) && matches!(v, HeaderText::Secret(_)))
+    }
+
+    /// The body's bytes and content type.
+    pub fn body(&self) -> Option<(&'static str, &[u8])> {
+        self.body.as_ref().map(|b| (b.content_type, b.bytes.as_slice()))
+    }
+}
 
 /// A response with its body read (and capped).
 #[derive(Debug)]
@@ -124,18 +272,25 @@ impl Shutdown {
     }
 }
 
-/// The shared client.
-#[derive(Debug, Clone)]
-pub struct Http {
-    client: reqwest::Client,
-    timeout: Duration,
-    shutdown: Shutdown,
+/// Sends one request once and reads its response (body capped at [`MAX_BODY`]). The seam
+/// between the modules and the network.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Sends `req` once.
+    async fn send(&self, req: &Request) -> Result<Response, HttpError>;
 }
 
-impl Http {
+/// The production transport: reqwest with rustls.
+#[derive(Debug)]
+pub struct Reqwest {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Reqwest {
     /// Builds the client. `ca_pem` adds CA certificates to the system's (`SSL_CERT_FILE` is
     /// honoured by the platform verifier).
-    pub fn new(timeout: Duration, ca_pem: Option<&[u8]>, shutdown: Shutdown) -> Result<Http, String> {
+    pub fn new(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Reqwest, String> {
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt.previous().last().is_some_and(|prev| prev.origin() == attempt.url().origin());
             if attempt.previous().len() >= 5 || !same_origin {
@@ -158,22 +313,67 @@ impl Http {
         let client = builder
             .build()
             .map_err(|e| format!("cannot set up HTTPS (is a CA bundle installed? set SSL_CERT_FILE): {e}"))?;
-        Ok(Http { client, timeout, shutdown })
+        Ok(Reqwest { client, timeout })
     }
 
-    /// The underlying client, to start a request.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
+    fn build(&self, req: &Request) -> Result<reqwest::RequestBuilder, HttpError> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &req.headers {
+            let (text, sensitive) = match value {
+                HeaderText::Plain(v) => (v.as_str(), false),
+                HeaderText::Secret(s) => (s.expose(), true),
+            };
+            let mut v = HeaderValue::from_str(text)
+                .map_err(|_| HttpError::NotSent(format!("the {name} header holds characters HTTP does not allow")))?;
+            v.set_sensitive(sensitive);
+            headers.append(*name, v);
+        }
+        let mut builder = self.client.request(req.method.clone(), req.url.clone());
+        if let Some(body) = &req.body {
+            headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static(body.content_type));
+            builder = builder.body(body.bytes.to_vec());
+        }
+        Ok(builder.headers(headers))
     }
 
-    /// The shutdown flag.
-    pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
+    fn classify(&self, e: &reqwest::Error) -> HttpError {
+        let text = redact(&error_chain(e));
+        if e.is_connect() && is_tls_failure(e) {
+            HttpError::Tls(text)
+        } else if e.is_connect() {
+            HttpError::NotSent(text)
+        } else if e.is_timeout() {
+            HttpError::Timeout(self.timeout)
+        } else {
+            HttpError::Transport(text)
+        }
     }
+}
 
-    /// Sends one request once, reading the body up to [`MAX_BODY`].
-    pub async fn send(&self, req: RequestBuilder) -> Result<Response, HttpError> {
-        let mut resp = req.send().await.map_err(|e| self.classify(&e))?;
+/// True when the error chain holds a rustls error: the certificate or handshake was refused.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        // An io::Error hides its inner error from `source()` (and may wrap another io::Error).
+        let mut inner: &(dyn std::error::Error + 'static) = err;
+        loop {
+            if inner.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            match inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+                Some(next) => inner = next,
+                None => break,
+            }
+        }
+        cur = err.source();
+    }
+    false
+}
+
+#[async_trait]
+impl Transport for Reqwest {
+    async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        let mut resp = self.build(req)?.send().await.map_err(|e| self.classify(&e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let mut body = Zeroizing::new(Vec::new());
@@ -191,15 +391,50 @@ impl Http {
         }
         Ok(Response { status, headers, body })
     }
+}
+
+/// The shared client: a transport, the retry policy, and the shutdown flag.
+#[derive(Clone)]
+pub struct Http {
+    transport: Arc<dyn Transport>,
+    shutdown: Shutdown,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http").finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// The production client.
+    pub fn new(timeout: Duration, ca_pem: Option<&[u8]>, shutdown: Shutdown) -> Result<Http, String> {
+        Ok(Http::with_transport(Arc::new(Reqwest::new(timeout, ca_pem)?), shutdown))
+    }
+
+    /// A client over any transport (tests pass a fake).
+    pub fn with_transport(transport: Arc<dyn Transport>, shutdown: Shutdown) -> Http {
+        Http { transport, shutdown }
+    }
+
+    /// The shutdown flag.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Sends one request once.
+    pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        self.transport.send(req).await
+    }
 
     /// Sends a request that must reach the server at most once (a rotation: presenting a spent
     /// credential again can revoke its whole family). It is repeated only when the connection was
     /// never made, so the server surely never saw it.
-    pub async fn send_unrepeated(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Result<Response, HttpError> {
+    pub async fn send_unrepeated(&self, what: &str, req: &Request) -> Result<Response, HttpError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send(build()).await {
+            match self.send(req).await {
                 Err(e @ HttpError::NotSent(_)) if attempt < CONNECT_ATTEMPTS => {
                     log::warn(&format!("{what}: {e}; it never received the request, retrying"));
                     if !self.shutdown.sleep(backoff(attempt)).await {
@@ -214,11 +449,11 @@ impl Http {
     /// Sends a request that is safe to repeat (a PUT of the same value, a GET), retrying
     /// transport failures, 5xx, 429 and GitHub's rate-limit 403s with backoff and jitter,
     /// honouring `Retry-After` and `x-ratelimit-reset`. A termination signal stops the retries.
-    pub async fn send_idempotent(&self, what: &str, build: impl Fn() -> RequestBuilder) -> Attempted {
+    pub async fn send_idempotent(&self, what: &str, req: &Request) -> Attempted {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let result = self.send(build()).await;
+            let result = self.send(req).await;
             let wait = match &result {
                 Ok(r) => retry_delay(r, attempts),
                 Err(HttpError::TooLarge | HttpError::Interrupted | HttpError::Tls(_)) => None,
@@ -246,19 +481,6 @@ impl Http {
                 };
                 return Attempted { result, attempts };
             }
-        }
-    }
-
-    fn classify(&self, e: &reqwest::Error) -> HttpError {
-        let text = redact(&error_chain(e));
-        if e.is_connect() && text.contains("certificate") {
-            HttpError::Tls(text)
-        } else if e.is_connect() {
-            HttpError::NotSent(text)
-        } else if e.is_timeout() {
-            HttpError::Timeout(self.timeout)
-        } else {
-            HttpError::Transport(text)
         }
     }
 }
@@ -383,6 +605,32 @@ mod tests {
         let d =
             retry_delay(&resp(403, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)], ""), 1).unwrap();
         assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(7), "{d:?}");
+    }
+
+    #[test]
+    fn tls_failures_are_found_by_type_however_deeply_wrapped() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let nested = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
+        assert!(is_tls_failure(&nested));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "certificate mentioned in text");
+        assert!(!is_tls_failure(&refused), "the words of a message do not decide");
+    }
+
+    #[test]
+    fn credential_headers_go_on_the_wire_marked_sensitive() {
+        let transport = Reqwest::new(Duration::from_secs(5), None).unwrap();
+        let req = Request::post("https://api.example.com/x".parse().unwrap())
+            .header("accept", "application/json")
+            .secret_header("PRIVATE-TOKEN", Secret::new("glpat-0123456789"))
+            .bearer(&Secret::new("tok-0123456789"))
+            .json(serde_json::json!({ "value": "v" }));
+        let built = transport.build(&req).unwrap().build().unwrap();
+        let h = built.headers();
+        assert!(h["private-token"].is_sensitive());
+        assert!(h["authorization"].is_sensitive());
+        assert!(!h["accept"].is_sensitive());
+        assert_eq!(h["content-type"], "application/json");
+        assert!(!format!("{req:?}").contains("0123456789"), "{req:?}");
     }
 
     #[test]

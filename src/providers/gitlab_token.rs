@@ -5,12 +5,97 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use url::Url;
 
-use super::{Checked, Provider, ProviderError, Rotated};
-use crate::config::plan::{GitlabTokenSpec, TokenKind};
-use crate::http::{Http, HttpError, Response};
+use super::{Checked, Provider, ProviderError, ProviderKind, Rotated};
+use crate::error::InputError;
+use crate::http::{Http, HttpError, Request, Response};
+use crate::inputs::{check_token_text, Field, Fields, Owner};
 use crate::log;
 use crate::secret::Secret;
+use crate::services::gitlab::{api_base, check_not_job_token, check_path, Gitlab};
+use crate::services::Services;
+
+const OWNER: Owner = Owner::Provider("gitlab-token");
+const TOKEN: Field =
+    Field::secret("token", "gitlab-token: the GitLab access token to rotate (it rotates itself)").of(OWNER);
+const TOKEN_KIND: Field =
+    Field::plain("token_kind", "gitlab-token: personal, project or group (default: personal)").of(OWNER);
+const TOKEN_OWNER: Field =
+    Field::plain("token_owner", "gitlab-token: the project or group (id or path) that owns a project or group token")
+        .of(OWNER);
+const EXPIRES_IN: Field =
+    Field::plain("expires_in", "gitlab-token: lifetime of the new token in days (default: 30)").of(OWNER);
+const GITLAB_URL: Field =
+    Field::plain("gitlab_url", "the instance, when it differs from gitlab.url").config_only().of(OWNER);
+
+/// Provider `gitlab-token`.
+pub const KIND: ProviderKind = ProviderKind {
+    name: "gitlab-token",
+    fields: &[TOKEN, TOKEN_KIND, TOKEN_OWNER, EXPIRES_IN, GITLAB_URL],
+    credential: "token",
+    issues_access_token: false,
+    knows_own_age: true,
+    parse,
+};
+
+/// Which kind of GitLab access token, and who owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A personal access token.
+    Personal,
+    /// A project access token of this project (id or path).
+    Project(String),
+    /// A group access token of this group (id or path).
+    Group(String),
+}
+
+fn parse(f: &Fields, services: &Services) -> Result<Box<dyn Provider>, InputError> {
+    let token =
+        f.secret(&TOKEN)?.ok_or_else(|| f.error(&TOKEN, "is required for gitlab-token: the access token to rotate"))?;
+    check_not_job_token(&f.label(&TOKEN), &token, f.env())?;
+    check_token_text(&f.label(&TOKEN), &token)?;
+    let owner = f.str(&TOKEN_OWNER)?.filter(|o| !o.trim().is_empty());
+    let kind = match (f.str(&TOKEN_KIND)?.as_deref().unwrap_or("personal"), owner) {
+        ("personal", None) => TokenKind::Personal,
+        ("personal", Some(_)) => {
+            return Err(f.error(
+                &TOKEN_OWNER,
+                "applies to project and group tokens: drop it, or set token_kind project or group",
+            ))
+        }
+        ("project" | "group", None) => {
+            return Err(f.error(
+                &TOKEN_OWNER,
+                "is required for a project or group token: the project or group (id or path) that owns it",
+            ))
+        }
+        ("project", Some(o)) => TokenKind::Project(check_path(&f.label(&TOKEN_OWNER), &o)?),
+        ("group", Some(o)) => TokenKind::Group(check_path(&f.label(&TOKEN_OWNER), &o)?),
+        (other, _) => {
+            return Err(f.error(&TOKEN_KIND, format!("`{other}` is not valid: use personal, project or group")))
+        }
+    };
+    let expires_in_days = match f.str(&EXPIRES_IN)? {
+        None => 30,
+        Some(text) => match text.trim().trim_end_matches('d').parse::<u32>() {
+            Ok(n) if (1..=3650).contains(&n) => n,
+            _ => {
+                return Err(f.error(
+                    &EXPIRES_IN,
+                    format!(
+                        "`{text}` is not a number of days between 1 and 3650 (GitLab's own maximum is usually 365)"
+                    ),
+                ))
+            }
+        },
+    };
+    let api = match f.str(&GITLAB_URL)? {
+        Some(u) => api_base(&f.label(&GITLAB_URL), &u)?,
+        None => services.get::<Gitlab>()?.api_url.clone(),
+    };
+    Ok(Box::new(GitlabToken { api, token, kind, expires_in_days }))
+}
 
 /// What GitLab says about an access token (`GET /personal_access_tokens/self`, and the rotate
 /// response, which adds `token`).
@@ -27,33 +112,23 @@ struct TokenInfo {
     token: Option<String>,
 }
 
-/// The self-rotating GitLab token.
+/// The self-rotating GitLab token, as validated.
 #[derive(Debug)]
 pub struct GitlabToken {
-    api: url::Url,
+    api: Url,
     token: Secret,
     kind: TokenKind,
     expires_in_days: u32,
 }
 
 impl GitlabToken {
-    /// From the validated settings.
-    pub fn new(s: &GitlabTokenSpec) -> Self {
-        GitlabToken {
-            api: s.api_url.clone(),
-            token: s.token.clone(),
-            kind: s.kind.clone(),
-            expires_in_days: s.expires_in_days,
-        }
-    }
-
-    fn url(&self, segments: &[&str]) -> url::Url {
+    fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.api.clone();
         url.path_segments_mut().expect("https base URL").pop_if_empty().extend(segments);
         url
     }
 
-    fn rotate_url(&self) -> url::Url {
+    fn rotate_url(&self) -> Url {
         match &self.kind {
             TokenKind::Personal => self.url(&["personal_access_tokens", "self", "rotate"]),
             TokenKind::Project(p) => self.url(&["projects", p, "access_tokens", "self", "rotate"]),
@@ -70,12 +145,9 @@ impl GitlabToken {
     }
 
     async fn self_info(&self, http: &Http, token: &Secret) -> Result<Response, HttpError> {
-        let url = self.url(&["personal_access_tokens", "self"]);
-        http.send_idempotent("GitLab token lookup", || {
-            http.client().get(url.clone()).header("PRIVATE-TOKEN", token.expose())
-        })
-        .await
-        .result
+        let req =
+            Request::get(self.url(&["personal_access_tokens", "self"])).secret_header("PRIVATE-TOKEN", token.clone());
+        http.send_idempotent("GitLab token lookup", &req).await.result
     }
 }
 
@@ -93,12 +165,16 @@ fn parse_date(s: &str) -> Option<jiff::Timestamp> {
 
 #[async_trait]
 impl Provider for GitlabToken {
-    fn kind(&self) -> &'static str {
-        "gitlab-token"
+    fn kind(&self) -> &'static ProviderKind {
+        &KIND
     }
 
     fn current(&self) -> &Secret {
         &self.token
+    }
+
+    fn writes_to(&self, service: &str) -> bool {
+        service == "gitlab"
     }
 
     async fn check(&self, http: &Http) -> Result<Checked, ProviderError> {
@@ -135,27 +211,23 @@ impl Provider for GitlabToken {
         let url = self.rotate_url();
         let expires_at = self.expires_at();
         let body = serde_json::json!({ "expires_at": expires_at });
-        let r = http
-            .send_unrepeated(&format!("GitLab {url}"), || {
-                http.client().post(url.clone()).header("PRIVATE-TOKEN", self.token.expose()).json(&body)
-            })
-            .await
-            .map_err(|e| {
-                if e.never_sent() {
-                    ProviderError::Failed {
-                        message: format!("GitLab unreachable: {e}; the token was not used"),
-                        maybe_consumed: false,
-                    }
-                } else {
-                    ProviderError::Failed {
-                        message: format!(
-                            "GitLab token rotation {e}; GitLab may have rotated the token (which revokes the old one): \
-                             if the next run fails with HTTP 401, create a new token by hand"
-                        ),
-                        maybe_consumed: true,
-                    }
+        let req = Request::post(url.clone()).secret_header("PRIVATE-TOKEN", self.token.clone()).json(body);
+        let r = http.send_unrepeated(&format!("GitLab {url}"), &req).await.map_err(|e| {
+            if e.never_sent() {
+                ProviderError::Failed {
+                    message: format!("GitLab unreachable: {e}; the token was not used"),
+                    maybe_consumed: false,
                 }
-            })?;
+            } else {
+                ProviderError::Failed {
+                    message: format!(
+                        "GitLab token rotation {e}; GitLab may have rotated the token (which revokes the old one): \
+                             if the next run fails with HTTP 401, create a new token by hand"
+                    ),
+                    maybe_consumed: true,
+                }
+            }
+        })?;
         let status = r.status.as_u16();
         match status {
             200 | 201 => {}
@@ -242,6 +314,46 @@ impl Provider for GitlabToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::testing::{json_body, Fake};
+
+    #[tokio::test]
+    async fn check_rotate_and_verify_send_exactly_these_requests() {
+        let g = spec(TokenKind::Project("acme/app".into()), 30);
+        let fake = Fake::new();
+        let info = r#"{"active":true,"revoked":false,"scopes":["api"],"created_at":"2026-01-01T00:00:00Z"}"#;
+        fake.reply(200, info);
+        let expires = g.expires_at();
+        fake.reply(200, &format!(r#"{{"token":"glpat-new-0123456789","expires_at":"{expires}"}}"#));
+        fake.reply(200, &format!(r#"{{"active":true,"scopes":["api"],"expires_at":"{expires}"}}"#));
+        let http = fake.http();
+        let checked = g.check(&http).await.unwrap();
+        assert_eq!(checked.created_at.unwrap().to_string(), "2026-01-01T00:00:00Z");
+        let rotated = g.rotate(&http).await.unwrap();
+        assert_eq!(rotated.credential.expose(), "glpat-new-0123456789");
+        g.verify(&http, &rotated).await.unwrap();
+        assert_eq!(
+            fake.lines(),
+            [
+                "GET https://gitlab.example.com/api/v4/personal_access_tokens/self",
+                "POST https://gitlab.example.com/api/v4/projects/acme%2Fapp/access_tokens/self/rotate",
+                "GET https://gitlab.example.com/api/v4/personal_access_tokens/self",
+            ]
+        );
+        let sent = fake.requests();
+        assert_eq!(sent[0].header_value("PRIVATE-TOKEN"), Some("glpat-current-0123456789"));
+        assert!(sent.iter().all(|r| r.is_sensitive("PRIVATE-TOKEN")));
+        assert_eq!(json_body(&sent[1]), serde_json::json!({ "expires_at": expires }));
+        assert_eq!(sent[2].header_value("PRIVATE-TOKEN"), Some("glpat-new-0123456789"), "verify uses the new token");
+    }
+
+    #[tokio::test]
+    async fn a_5xx_on_rotate_is_not_repeated() {
+        let fake = Fake::new();
+        fake.reply(503, "unavailable");
+        let e = spec(TokenKind::Personal, 30).rotate(&fake.http()).await.unwrap_err();
+        assert!(matches!(e, ProviderError::Failed { maybe_consumed: true, .. }), "{e:?}");
+        assert_eq!(fake.requests().len(), 1);
+    }
 
     fn spec(kind: TokenKind, days: u32) -> GitlabToken {
         GitlabToken {

@@ -1,13 +1,37 @@
-//! Providers: where a credential is rotated. The engine knows only the [`Provider`] trait.
+//! Providers: where a credential is rotated. The engine knows only the [`Provider`] trait; the
+//! config assembler knows each provider by its [`ProviderKind`], listed in the registry.
 
 use async_trait::async_trait;
 
-use crate::config::plan::ProviderSpec;
+use crate::error::InputError;
 use crate::http::Http;
+use crate::inputs::{Field, Fields};
 use crate::secret::Secret;
+use crate::services::Services;
 
 pub mod gitlab_token;
 pub mod oauth2;
+
+/// Validates a provider's settings into the provider.
+pub type ParseProvider = fn(&Fields, &Services) -> Result<Box<dyn Provider>, InputError>;
+
+/// What the config assembler knows of a provider: its name, its settings, and how to build it.
+#[derive(Debug)]
+pub struct ProviderKind {
+    /// `oauth2`: the `provider` input and the config's `type`.
+    pub name: &'static str,
+    /// Its inputs and config keys (owned by it).
+    pub fields: &'static [Field],
+    /// What the rotated credential is called in `value:` and reports (`refresh_token`, `token`).
+    pub credential: &'static str,
+    /// True when a rotation also issues an access token (targets may take `value: access_token`,
+    /// and `verify_url` can use it).
+    pub issues_access_token: bool,
+    /// True when the check tells the current credential's age (`min_age` needs no target's time).
+    pub knows_own_age: bool,
+    /// Validates the settings into the provider.
+    pub parse: ParseProvider,
+}
 
 /// The result of a rotation at the upstream.
 #[derive(Debug)]
@@ -50,13 +74,18 @@ pub struct Checked {
     pub created_at: Option<jiff::Timestamp>,
 }
 
-/// A place where a credential is rotated.
+/// A place where a credential is rotated. The value is the validated settings.
 #[async_trait]
-pub trait Provider: Send + Sync {
-    /// `oauth2`, `gitlab-token`.
-    fn kind(&self) -> &'static str;
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// What kind of provider this is.
+    fn kind(&self) -> &'static ProviderKind;
     /// The current credential (what the targets hold now).
     fn current(&self) -> &Secret;
+    /// True when the credential itself may write to `service` (a GitLab token writes its own
+    /// GitLab variable when no separate writer token is given).
+    fn writes_to(&self, _service: &str) -> bool {
+        false
+    }
     /// Checks the current credential without consuming it, where the upstream can (a rotating
     /// refresh token cannot be checked: using it spends it). Part of the preflight.
     async fn check(&self, _http: &Http) -> Result<Checked, ProviderError> {
@@ -67,13 +96,5 @@ pub trait Provider: Send + Sync {
     /// Checks the new credential before it is written, where the upstream can.
     async fn verify(&self, _http: &Http, _rotated: &Rotated) -> Result<(), String> {
         Ok(())
-    }
-}
-
-/// Makes the provider a plan describes.
-pub fn build(spec: &ProviderSpec) -> Box<dyn Provider> {
-    match spec {
-        ProviderSpec::OAuth2(s) => Box::new(oauth2::OAuth2::new(s)),
-        ProviderSpec::GitlabToken(s) => Box::new(gitlab_token::GitlabToken::new(s)),
     }
 }

@@ -6,17 +6,54 @@
 use async_trait::async_trait;
 use base64::Engine as _;
 use serde::Deserialize;
+use url::Url;
 
-use super::{Provider, ProviderError, Rotated};
-use crate::config::plan::{ClientAuth, OAuth2Spec};
-use crate::http::{Http, HttpError, Response};
+use super::{Provider, ProviderError, ProviderKind, Rotated};
+use crate::error::InputError;
+use crate::http::{Http, HttpError, Request, Response};
+use crate::inputs::{check_token_text, check_url, Field, Fields, Owner};
 use crate::log;
 use crate::secret::Secret;
+use crate::services::Services;
 
-/// The refresh-grant client.
+const OWNER: Owner = Owner::Provider("oauth2");
+const TOKEN_URL: Field = Field::plain("token_url", "oauth2: the token endpoint").of(OWNER);
+const CLIENT_ID: Field = Field::plain("client_id", "oauth2: the client id").of(OWNER);
+const CLIENT_SECRET: Field =
+    Field::secret("client_secret", "oauth2: the client secret (confidential clients)").of(OWNER);
+const CLIENT_AUTH: Field = Field::plain(
+    "client_auth",
+    "oauth2: client authentication: basic, post or none (default: basic with a secret, else none)",
+)
+.of(OWNER);
+const SCOPE: Field = Field::plain("scope", "oauth2: the scope to request").of(OWNER);
+const REFRESH_TOKEN: Field = Field::secret("refresh_token", "oauth2: the current refresh token").of(OWNER);
+
+/// Provider `oauth2`.
+pub const KIND: ProviderKind = ProviderKind {
+    name: "oauth2",
+    fields: &[TOKEN_URL, CLIENT_ID, CLIENT_SECRET, CLIENT_AUTH, SCOPE, REFRESH_TOKEN],
+    credential: "refresh_token",
+    issues_access_token: true,
+    knows_own_age: false,
+    parse,
+};
+
+/// OAuth2 client authentication (RFC 6749 section 2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret.
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Post,
+    /// Public client: `client_id` in the body, no secret.
+    None,
+}
+
+/// The refresh-grant client, as validated.
 #[derive(Debug)]
 pub struct OAuth2 {
-    token_url: url::Url,
+    token_url: Url,
     client_id: String,
     client_secret: Option<Secret>,
     client_auth: ClientAuth,
@@ -24,29 +61,57 @@ pub struct OAuth2 {
     refresh_token: Secret,
 }
 
-impl OAuth2 {
-    /// From the validated settings.
-    pub fn new(s: &OAuth2Spec) -> Self {
-        OAuth2 {
-            token_url: s.token_url.clone(),
-            client_id: s.client_id.clone(),
-            client_secret: s.client_secret.clone(),
-            client_auth: s.client_auth,
-            scope: s.scope.clone(),
-            refresh_token: s.refresh_token.clone(),
+fn parse(f: &Fields, _services: &Services) -> Result<Box<dyn Provider>, InputError> {
+    let token_url = f
+        .str(&TOKEN_URL)?
+        .ok_or_else(|| f.error(&TOKEN_URL, "is required for oauth2: the provider's token endpoint"))?;
+    let token_url = check_url(&f.label(&TOKEN_URL), &token_url)?;
+    let client_id = f
+        .str(&CLIENT_ID)?
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| f.error(&CLIENT_ID, "is required for oauth2"))?;
+    let client_secret = f.secret(&CLIENT_SECRET)?;
+    let client_auth = match f.str(&CLIENT_AUTH)?.as_deref() {
+        None if client_secret.is_some() => ClientAuth::Basic,
+        None => ClientAuth::None,
+        Some("basic") => ClientAuth::Basic,
+        Some("post") => ClientAuth::Post,
+        Some("none") => ClientAuth::None,
+        Some(other) => return Err(f.error(&CLIENT_AUTH, format!("`{other}` is not valid: use basic, post or none"))),
+    };
+    match (client_auth, &client_secret) {
+        (ClientAuth::Basic | ClientAuth::Post, None) => {
+            return Err(f.error(
+                &CLIENT_SECRET,
+                "is required with client_auth basic or post (or set client_auth none for a public client)",
+            ))
         }
+        (ClientAuth::None, Some(_)) => {
+            return Err(
+                f.error(&CLIENT_AUTH, "is none but a client_secret is given: use basic or post, or drop the secret")
+            )
+        }
+        _ => {}
     }
+    let refresh_token = f
+        .secret(&REFRESH_TOKEN)?
+        .ok_or_else(|| f.error(&REFRESH_TOKEN, "is required for oauth2: the current refresh token"))?;
+    check_token_text(&f.label(&REFRESH_TOKEN), &refresh_token)?;
+    let scope = f.str(&SCOPE)?.filter(|s| !s.trim().is_empty());
+    Ok(Box::new(OAuth2 { token_url, client_id, client_secret, client_auth, scope, refresh_token }))
+}
 
-    fn request(&self, http: &Http) -> reqwest::RequestBuilder {
+impl OAuth2 {
+    fn request(&self) -> Request {
         let mut form: Vec<(&str, &str)> =
             vec![("grant_type", "refresh_token"), ("refresh_token", self.refresh_token.expose())];
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
         }
-        let mut req = http.client().post(self.token_url.clone()).header("accept", "application/json");
+        let mut req = Request::post(self.token_url.clone()).header("accept", "application/json");
         match (self.client_auth, &self.client_secret) {
             (ClientAuth::Basic, Some(secret)) => {
-                req = req.header("authorization", basic_auth(&self.client_id, secret));
+                req = req.secret_header("authorization", basic_auth(&self.client_id, secret));
             }
             (ClientAuth::Post, Some(secret)) => {
                 form.push(("client_id", &self.client_id));
@@ -59,10 +124,10 @@ impl OAuth2 {
 }
 
 /// RFC 6749 section 2.3.1: id and secret are form-urlencoded before Basic encoding.
-fn basic_auth(id: &str, secret: &Secret) -> String {
+fn basic_auth(id: &str, secret: &Secret) -> Secret {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let raw = zeroize::Zeroizing::new(format!("{}:{}", enc(id), enc(secret.expose())));
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw.as_bytes()))
+    Secret::new(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())))
 }
 
 #[derive(Deserialize)]
@@ -82,8 +147,8 @@ struct ErrorResponse {
 
 #[async_trait]
 impl Provider for OAuth2 {
-    fn kind(&self) -> &'static str {
-        "oauth2"
+    fn kind(&self) -> &'static ProviderKind {
+        &KIND
     }
 
     fn current(&self) -> &Secret {
@@ -92,7 +157,7 @@ impl Provider for OAuth2 {
 
     async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError> {
         let what = format!("token endpoint {}", self.token_url);
-        let resp = http.send_unrepeated(&what, || self.request(http)).await.map_err(|e| transport_failure(&e))?;
+        let resp = http.send_unrepeated(&what, &self.request()).await.map_err(|e| transport_failure(&e))?;
         interpret(resp, &self.refresh_token)
     }
 }
@@ -204,23 +269,80 @@ fn expires_at(v: &serde_json::Value) -> Option<jiff::Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderMap;
-    use reqwest::StatusCode;
-    use zeroize::Zeroizing;
+    use crate::http::testing::{form_body, response, Fake};
 
     fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: Zeroizing::new(body.as_bytes().to_vec()),
+        response(status, body, &[])
+    }
+
+    fn client(auth: ClientAuth, scope: Option<&str>) -> OAuth2 {
+        OAuth2 {
+            token_url: "https://auth.example.com/oauth/token".parse().unwrap(),
+            client_id: "ci client".into(),
+            client_secret: (auth != ClientAuth::None).then(|| Secret::new("s3cret:value")),
+            client_auth: auth,
+            scope: scope.map(str::to_owned),
+            refresh_token: Secret::new("r1-current-0123"),
         }
+    }
+
+    #[tokio::test]
+    async fn the_refresh_request_is_exactly_rfc_6749_section_6() {
+        let fake = Fake::new();
+        fake.reply(200, r#"{"access_token":"a2-new-0123","token_type":"Bearer","refresh_token":"r2-new-0123"}"#);
+        let r = client(ClientAuth::Basic, Some("read")).rotate(&fake.http()).await.unwrap();
+        assert_eq!(r.credential.expose(), "r2-new-0123");
+        let sent = fake.requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(fake.lines(), ["POST https://auth.example.com/oauth/token"]);
+        assert_eq!(sent[0].header_value("accept"), Some("application/json"));
+        assert!(sent[0].is_sensitive("authorization"));
+        assert_eq!(sent[0].header_value("authorization"), Some("Basic Y2krY2xpZW50OnMzY3JldCUzQXZhbHVl"));
+        let form = form_body(&sent[0]);
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("grant_type", "refresh_token"), ("refresh_token", "r1-current-0123"), ("scope", "read")]);
+        assert!(!format!("{:?}", sent[0]).contains("r1-current"), "a request's Debug shows no secret");
+    }
+
+    #[tokio::test]
+    async fn post_and_public_clients_send_their_id_in_the_body() {
+        for (auth, want) in [
+            (ClientAuth::Post, vec!["grant_type", "refresh_token", "client_id", "client_secret"]),
+            (ClientAuth::None, vec!["grant_type", "refresh_token", "client_id"]),
+        ] {
+            let fake = Fake::new();
+            fake.reply(200, r#"{"access_token":"a2-new-0123"}"#);
+            client(auth, None).rotate(&fake.http()).await.unwrap();
+            let sent = fake.requests();
+            assert_eq!(sent[0].header_value("authorization"), None);
+            let keys: Vec<String> = form_body(&sent[0]).into_iter().map(|(k, _)| k).collect();
+            assert_eq!(keys, want, "{auth:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_never_retried_and_may_have_consumed_the_token() {
+        let fake = Fake::new();
+        fake.fail(HttpError::Timeout(std::time::Duration::from_secs(30)));
+        let e = client(ClientAuth::Basic, None).rotate(&fake.http()).await.unwrap_err();
+        assert!(matches!(e, ProviderError::Failed { maybe_consumed: true, .. }), "{e:?}");
+        assert_eq!(fake.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_because_it_never_arrived() {
+        let fake = Fake::new();
+        fake.fail(HttpError::NotSent("refused".into())).reply(200, r#"{"access_token":"a2-new-0123"}"#);
+        client(ClientAuth::Basic, None).rotate(&fake.http()).await.unwrap();
+        assert_eq!(fake.requests().len(), 2);
     }
 
     #[test]
     fn basic_auth_form_encodes_id_and_secret() {
         // RFC 6749 2.3.1: "a b" -> "a+b", ":" -> "%3A"
         let h = basic_auth("my client", &Secret::new("p:ss/word"));
-        let decoded = base64::engine::general_purpose::STANDARD.decode(h.trim_start_matches("Basic ")).unwrap();
+        let decoded =
+            base64::engine::general_purpose::STANDARD.decode(h.expose().trim_start_matches("Basic ")).unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), "my+client:p%3Ass%2Fword");
     }
 

@@ -10,11 +10,25 @@ use crate::secret::Secret;
 /// else could print the value. Only meaningful (and only printed) inside GitHub Actions.
 pub fn add_mask(value: &Secret) {
     let mut out = std::io::stdout().lock();
-    // A value with a newline is masked line by line, as the runner masks per line.
-    for line in value.expose().lines().filter(|l| !l.trim().is_empty()) {
-        let _ = writeln!(out, "::add-mask::{line}");
-    }
+    let _ = out.write_all(mask_commands(value).as_bytes());
     let _ = out.flush();
+}
+
+/// The `::add-mask::` lines for a value: one per line of it (the runner masks line by line),
+/// each escaped as the runner unescapes command data, so the mask it registers is the value.
+pub fn mask_commands(value: &Secret) -> String {
+    let mut text = String::new();
+    for line in value.expose().lines().filter(|l| !l.trim().is_empty()) {
+        text.push_str("::add-mask::");
+        text.push_str(&escape_data(line));
+        text.push('\n');
+    }
+    text
+}
+
+/// Workflow command data escaping, as the runner undoes it: `%` first, then CR and LF.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Appends `name=value` pairs to the `$GITHUB_OUTPUT` file, with a heredoc delimiter for values
@@ -57,7 +71,7 @@ pub fn summary(report: &Report) -> String {
         }
         for (i, t) in r.targets.iter().enumerate() {
             let (name, status, note) = if i == 0 { (r.name.as_str(), r.status.as_str(), note) } else { ("", "", "") };
-            let tnote = t.error.as_deref().unwrap_or(note);
+            let tnote = t.error.as_deref().or(t.note.as_deref()).unwrap_or(note);
             s.push_str(&format!(
                 "| {} | {} | {} ({}) | {} | {} | {} |\n",
                 cell(name),
@@ -98,6 +112,24 @@ fn cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner's `ActionCommand` unescaping of command data.
+    fn runner_unescape(s: &str) -> String {
+        s.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+    }
+
+    #[test]
+    fn masks_survive_the_runners_unescaping() {
+        for value in ["r2-%0A-x%25y%z-0123456789", "%%0D%0A%", "plain-value-0123", "100%-sure-\rvalue"] {
+            let commands = mask_commands(&Secret::new(value));
+            let registered: Vec<String> = commands
+                .lines()
+                .map(|l| runner_unescape(l.strip_prefix("::add-mask::").expect("a mask command")))
+                .collect();
+            let expected: Vec<&str> = value.lines().collect();
+            assert_eq!(registered, expected, "{value:?}");
+        }
+    }
 
     #[test]
     fn multiline_outputs_use_a_delimiter() {

@@ -67,6 +67,8 @@ pub struct TargetReport {
     pub status: TargetStatus,
     /// HTTP attempts of the final write.
     pub attempts: u32,
+    /// What a dry run found (`would create`: the target does not exist yet).
+    pub note: Option<String>,
     /// What went wrong.
     pub error: Option<String>,
 }

@@ -1,44 +1,221 @@
-//! Target `github`: repository, environment and organization Actions secrets.
-//!
-//! One [`GithubClient`] serves every GitHub target of a run: it fetches each scope's public
-//! key once, makes GitHub App installation tokens once per owner, resolves selected
-//! repositories to ids once, and bounds the writes in flight.
+//! Target `github`: repository, environment and organization Actions secrets, sealed to the
+//! scope's public key (the connection and its caches are in `services::github`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use tokio::sync::{OnceCell, Semaphore};
 
-use super::{Target, TargetError, Written};
-use crate::config::plan::{GithubAuth, GithubScope, GithubSecret, GithubSettings, Visibility, GITHUB_MAX_SECRET_BYTES};
-use crate::crypto::PublicKey;
-use crate::http::{Attempted, Http, Response};
-use crate::log;
+use super::{
+    check_current, Planned, Prepared, Target, TargetContext, TargetError, TargetKind, ValueKind, ValueProblem, Written,
+};
+use crate::error::InputError;
+use crate::http::{Http, Method};
+use crate::inputs::{Field, Fields, Owner};
 use crate::secret::Secret;
+use crate::services::github::{expect, github_error, parse as parse_body, Github, GithubScope};
 
-type Cell<T> = Arc<OnceCell<T>>;
+/// GitHub's limit on a secret's value.
+pub const MAX_SECRET_BYTES: usize = 48 * 1024;
 
-/// The shared GitHub client.
-pub struct GithubClient {
-    http: Http,
-    settings: GithubSettings,
-    keys: Mutex<HashMap<GithubScope, Cell<PublicKey>>>,
-    tokens: Mutex<HashMap<String, Cell<Secret>>>,
-    repo_ids: Mutex<HashMap<String, Cell<u64>>>,
-    /// Bounds requests in flight (`github.max_concurrency`), retries included.
-    in_flight: Semaphore,
+const OWNER: Owner = Owner::Target("github");
+const SECRET_NAME: Field =
+    Field::plain("secret_name", "the secret that receives the rotated credential").key("secret").of(OWNER);
+const ACCESS_TOKEN_SECRET_NAME: Field =
+    Field::plain("access_token_secret_name", "also write the new access token to this secret").input_only().of(OWNER);
+const REPOSITORY: Field = Field::plain("repository", "owner/repo (default: GITHUB_REPOSITORY)").of(OWNER);
+const ENVIRONMENT: Field = Field::plain("environment", "write an environment secret of this environment").of(OWNER);
+const ORG: Field = Field::plain("org", "write an organization secret of this organization").of(OWNER);
+const VISIBILITY: Field =
+    Field::plain("visibility", "organization secret visibility: all, private or selected (default: private)").of(OWNER);
+const SELECTED_REPOSITORIES: Field =
+    Field::plain("selected_repositories", "with visibility selected: comma-separated repository names").of(OWNER);
+
+/// Target `github`.
+pub const KIND: TargetKind = TargetKind {
+    name: "github",
+    key: "github",
+    fields: &[SECRET_NAME, ACCESS_TOKEN_SECRET_NAME, REPOSITORY, ENVIRONMENT, ORG, VISIBILITY, SELECTED_REPOSITORIES],
+    parse,
+};
+
+/// Organization secret visibility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Every repository of the org.
+    All,
+    /// Private and internal repositories.
+    Private,
+    /// The named repositories.
+    Selected(Vec<String>),
 }
 
-fn cell<K: std::hash::Hash + Eq + Clone, T>(map: &Mutex<HashMap<K, Cell<T>>>, key: &K) -> Cell<T> {
-    map.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone()
+/// One GitHub secret, as validated.
+pub struct GithubSecret {
+    github: Arc<Github>,
+    scope: GithubScope,
+    /// Secret name, uppercased as GitHub stores it.
+    name: String,
+    /// For an organization secret.
+    visibility: Option<Visibility>,
 }
 
-#[derive(Deserialize)]
-struct KeyResponse {
-    key_id: String,
-    key: String,
+fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
+    let name = f.str(&SECRET_NAME)?.ok_or_else(|| {
+        f.error(
+            &SECRET_NAME,
+            if f.is_inputs() {
+                "is required: name the secret that receives the rotated credential"
+            } else {
+                "is required: the secret's name"
+            },
+        )
+    })?;
+    check_secret_name(&f.label(&SECRET_NAME), &name)?;
+    let (scope, visibility) = scope(f)?;
+    let github = ctx.services.get::<Github>()?;
+    let secret = GithubSecret {
+        github: github.clone(),
+        scope: scope.clone(),
+        name: name.to_ascii_uppercase(),
+        visibility: visibility.clone(),
+    };
+    check_current(f, &SECRET_NAME, &secret, ctx)?;
+    let mut planned = vec![Planned { value: ctx.value, target: Arc::new(secret) as Arc<dyn Target> }];
+    if let Some(access) = f.str(&ACCESS_TOKEN_SECRET_NAME)? {
+        if !ctx.provider.kind().issues_access_token {
+            return Err(f.error(
+                &ACCESS_TOKEN_SECRET_NAME,
+                format!("does not apply to provider {}: drop it", ctx.provider.kind().name),
+            ));
+        }
+        check_secret_name(&f.label(&ACCESS_TOKEN_SECRET_NAME), &access)?;
+        let access = GithubSecret { github, scope, name: access.to_ascii_uppercase(), visibility };
+        planned.push(Planned { value: ValueKind::AccessToken, target: Arc::new(access) });
+    }
+    Ok(planned)
+}
+
+fn scope(f: &Fields) -> Result<(GithubScope, Option<Visibility>), InputError> {
+    let org = f.str(&ORG)?;
+    let repository = match f.str(&REPOSITORY)? {
+        None if f.is_inputs() && org.is_none() => f.env().get("GITHUB_REPOSITORY").map(str::to_owned),
+        r => r,
+    };
+    let selected = f.list(&SELECTED_REPOSITORIES)?;
+    let visibility = f.str(&VISIBILITY)?;
+    let environment = f.str(&ENVIRONMENT)?;
+    match (repository, org) {
+        (Some(_), Some(_)) => {
+            Err(f.error(&ORG, "and repository are both set: an organization secret has no repository; set one of them"))
+        }
+        (None, None) => Err(f.error(&REPOSITORY, "is required (owner/repo), or set org for an organization secret")),
+        (Some(repo), None) => {
+            check_repository(&f.label(&REPOSITORY), &repo)?;
+            if visibility.is_some() || selected.is_some() {
+                return Err(f.error(&VISIBILITY, "applies to organization secrets only: set org, or drop it"));
+            }
+            match environment {
+                Some(env) => {
+                    check_environment(&f.label(&ENVIRONMENT), &env)?;
+                    Ok((GithubScope::Environment { repository: repo, environment: env }, None))
+                }
+                None => Ok((GithubScope::Repo { repository: repo }, None)),
+            }
+        }
+        (None, Some(org)) => {
+            check_owner(&f.label(&ORG), &org)?;
+            if environment.is_some() {
+                return Err(f.error(
+                    &ENVIRONMENT,
+                    "needs a repository: environments belong to repositories, not organizations",
+                ));
+            }
+            let selected = selected.unwrap_or_default();
+            let visibility = match visibility.as_deref().unwrap_or("private") {
+                "all" => Visibility::All,
+                "private" => Visibility::Private,
+                "selected" => {
+                    if selected.is_empty() {
+                        return Err(f.error(
+                            &SELECTED_REPOSITORIES,
+                            "is required with visibility selected: name at least one repository",
+                        ));
+                    }
+                    for r in &selected {
+                        check_repo_name(&f.label(&SELECTED_REPOSITORIES), r)?;
+                    }
+                    Visibility::Selected(selected.clone())
+                }
+                other => {
+                    return Err(f.error(&VISIBILITY, format!("`{other}` is not valid: use all, private or selected")))
+                }
+            };
+            if !selected.is_empty() && !matches!(visibility, Visibility::Selected(_)) {
+                return Err(f.error(&SELECTED_REPOSITORIES, "applies only with visibility selected"));
+            }
+            Ok((GithubScope::Org { org }, Some(visibility)))
+        }
+    }
+}
+
+/// GitHub's rules: `[A-Za-z0-9_]`, not starting with a digit or `GITHUB_`.
+pub fn check_secret_name(input: &str, name: &str) -> Result<(), InputError> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(InputError::new(
+            input,
+            format!("`{name}` is not a valid secret name: use only letters, digits and _"),
+        ));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(InputError::new(input, format!("`{name}` must not start with a digit")));
+    }
+    if name.to_ascii_uppercase().starts_with("GITHUB_") {
+        return Err(InputError::new(input, format!("`{name}` must not start with GITHUB_ (reserved by GitHub)")));
+    }
+    Ok(())
+}
+
+fn check_owner(input: &str, owner: &str) -> Result<(), InputError> {
+    let ok = !owner.is_empty()
+        && owner.len() <= 39
+        && owner.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::new(input, format!("`{owner}` is not a GitHub account name")))
+    }
+}
+
+fn check_repo_name(input: &str, name: &str) -> Result<(), InputError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::new(input, format!("`{name}` is not a repository name")))
+    }
+}
+
+fn check_repository(input: &str, repo: &str) -> Result<(), InputError> {
+    match repo.split_once('/') {
+        Some((owner, name)) if !name.contains('/') => check_owner(input, owner)
+            .and_then(|_| check_repo_name(input, name))
+            .map_err(|_| InputError::new(input, format!("`{repo}` is not owner/repo"))),
+        _ => Err(InputError::new(input, format!("`{repo}` is not owner/repo"))),
+    }
+}
+
+fn check_environment(input: &str, env: &str) -> Result<(), InputError> {
+    let ok = !env.trim().is_empty() && env.len() <= 255 && !env.contains(['/', '?', '#', '%']);
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::new(input, format!("`{env}` is not an environment name")))
+    }
 }
 
 #[derive(Deserialize)]
@@ -46,198 +223,19 @@ struct SecretMeta {
     updated_at: String,
 }
 
-#[derive(Deserialize)]
-struct IdResponse {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    token: String,
-}
-
-#[derive(serde::Serialize)]
-struct AppClaims {
-    iat: i64,
-    exp: i64,
-    iss: String,
-}
-
-impl GithubClient {
-    /// A client for one run. Makes no request.
-    pub fn new(http: Http, settings: GithubSettings) -> Self {
-        let in_flight = Semaphore::new(settings.max_concurrency);
-        GithubClient {
-            http,
-            settings,
-            keys: Mutex::default(),
-            tokens: Mutex::default(),
-            repo_ids: Mutex::default(),
-            in_flight,
-        }
-    }
-
-    /// Every GitHub request goes through here: at most `max_concurrency` in flight.
-    async fn send(&self, what: &str, build: impl Fn() -> reqwest::RequestBuilder) -> Attempted {
-        let _permit = self.in_flight.acquire().await;
-        self.http.send_idempotent(what, build).await
-    }
-
-    fn url(&self, segments: &[&str]) -> url::Url {
-        let mut url = self.settings.api_url.clone();
-        url.path_segments_mut().expect("https base URL").pop_if_empty().extend(segments);
-        url
-    }
-
-    fn request(&self, method: reqwest::Method, url: url::Url, token: &Secret) -> reqwest::RequestBuilder {
-        self.http
-            .client()
-            .request(method, url)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
-            .bearer_auth(token.expose())
-    }
-
-    /// The token for requests about `owner`'s secrets.
-    async fn token(&self, scope: &GithubScope) -> Result<Secret, TargetError> {
-        match &self.settings.auth {
-            GithubAuth::Token(t) => Ok(t.clone()),
-            GithubAuth::App { app_id, private_key, installation_id } => {
-                let owner = scope.owner().to_owned();
-                let c = cell(&self.tokens, &owner);
-                c.get_or_try_init(|| self.installation_token(*app_id, private_key, *installation_id, scope))
-                    .await
-                    .cloned()
-            }
-        }
-    }
-
-    async fn installation_token(
-        &self,
-        app_id: u64,
-        key: &Secret,
-        installation_id: Option<u64>,
-        scope: &GithubScope,
-    ) -> Result<Secret, TargetError> {
-        let now = jiff::Timestamp::now().as_second();
-        // GitHub allows at most 10 minutes; backdate a minute against clock drift.
-        let claims = AppClaims { iat: now - 60, exp: now + 540, iss: app_id.to_string() };
-        let enc = jsonwebtoken::EncodingKey::from_rsa_pem(key.expose().as_bytes())
-            .map_err(|_| TargetError("the GitHub App private key is not an RSA PEM key".into()))?;
-        let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &enc)
-            .map_err(|e| TargetError(format!("cannot sign the GitHub App JWT: {e}")))?;
-        let jwt = Secret::new(jwt);
-
-        let id = match installation_id {
-            Some(id) => id,
-            None => {
-                let url = match scope {
-                    GithubScope::Org { org, .. } => self.url(&["orgs", org, "installation"]),
-                    GithubScope::Repo { repository } | GithubScope::Environment { repository, .. } => {
-                        let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
-                        self.url(&["repos", o, r, "installation"])
-                    }
-                };
-                let r = self.get(url, &jwt, "GitHub App installation lookup").await?;
-                expect_ok(
-                    &r,
-                    200,
-                    &format!("GitHub App {app_id} installation for {}", scope.owner()),
-                    &scope.describe(),
-                )?;
-                parse::<IdResponse>(&r, "installation")?.id
-            }
-        };
-        let url = self.url(&["app", "installations", &id.to_string(), "access_tokens"]);
-        let at =
-            self.send("GitHub App installation token", || self.request(reqwest::Method::POST, url.clone(), &jwt)).await;
-        let r = at.result.map_err(|e| TargetError(format!("GitHub App installation token: {e}")))?;
-        expect_ok(&r, 201, &format!("GitHub App installation {id} token"), &scope.describe())?;
-        let token = parse::<TokenResponse>(&r, "installation token")?.token;
-        log::debug(&format!("made a GitHub App installation token for {}", scope.owner()));
-        Ok(Secret::new(token))
-    }
-
-    async fn get(&self, url: url::Url, token: &Secret, what: &str) -> Result<Response, TargetError> {
-        log::debug(&format!("GET {url}"));
-        self.send(what, || self.request(reqwest::Method::GET, url.clone(), token))
-            .await
-            .result
-            .map_err(|e| TargetError(format!("{what}: GET {url}: {e}")))
-    }
-
-    fn base(scope: &GithubScope) -> Vec<&str> {
-        match scope {
-            GithubScope::Repo { repository } => {
-                let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
-                vec!["repos", o, r, "actions", "secrets"]
-            }
-            GithubScope::Environment { repository, environment } => {
-                let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
-                vec!["repos", o, r, "environments", environment, "secrets"]
-            }
-            GithubScope::Org { org, .. } => vec!["orgs", org, "actions", "secrets"],
-        }
-    }
-
-    /// The scope's public key, fetched once per run.
-    async fn public_key(&self, scope: &GithubScope) -> Result<PublicKey, TargetError> {
-        let c = cell(&self.keys, scope);
-        c.get_or_try_init(|| async {
-            let token = self.token(scope).await?;
-            let mut segs = Self::base(scope);
-            segs.push("public-key");
-            let r = self.get(self.url(&segs), &token, "public key").await?;
-            expect_ok(&r, 200, "public key", &scope.describe())?;
-            let k = parse::<KeyResponse>(&r, "public key")?;
-            PublicKey::from_base64(&k.key_id, &k.key).map_err(|e| TargetError(format!("{}: {e}", scope.describe())))
-        })
-        .await
-        .cloned()
-    }
-
-    async fn repo_id(&self, org: &str, name: &str, token: &Secret) -> Result<u64, TargetError> {
-        let full = format!("{org}/{name}");
-        let c = cell(&self.repo_ids, &full);
-        c.get_or_try_init(|| async {
-            let r = self.get(self.url(&["repos", org, name]), token, "repository lookup").await?;
-            if r.status.as_u16() == 404 {
-                return Err(TargetError(format!(
-                    "selected repository {full} was not found, or the token cannot see it"
-                )));
-            }
-            expect_ok(&r, 200, "repository lookup", &full)?;
-            Ok(parse::<IdResponse>(&r, "repository")?.id)
-        })
-        .await
-        .copied()
-    }
-}
-
-/// One GitHub secret.
-pub struct GithubTarget {
-    client: Arc<GithubClient>,
-    secret: GithubSecret,
-}
-
-impl GithubTarget {
-    /// A target on the shared client.
-    pub fn new(client: Arc<GithubClient>, secret: GithubSecret) -> Self {
-        GithubTarget { client, secret }
-    }
-
+impl GithubSecret {
     fn secret_url(&self) -> url::Url {
-        let mut segs = GithubClient::base(&self.secret.scope);
-        segs.push(&self.secret.name);
-        self.client.url(&segs)
+        let mut segs = self.scope.secrets_path();
+        segs.push(&self.name);
+        self.github.url(&segs)
     }
 
     /// Builds the PUT body: the sealed value, its key id, and for org secrets the visibility.
-    async fn body(&self, value: &Secret, token: &Secret) -> Result<serde_json::Value, TargetError> {
-        let key = self.client.public_key(&self.secret.scope).await?;
+    async fn body(&self, http: &Http, value: &Secret, token: &Secret) -> Result<serde_json::Value, TargetError> {
+        let key = self.github.public_key(http, &self.scope).await?;
         let sealed = key.seal(value).map_err(|e| TargetError(format!("{}: {e}", self.describe())))?;
         let mut body = serde_json::json!({ "encrypted_value": sealed, "key_id": key.key_id });
-        if let GithubScope::Org { org, visibility } = &self.secret.scope {
+        if let (GithubScope::Org { org }, Some(visibility)) = (&self.scope, &self.visibility) {
             let (vis, repos) = match visibility {
                 Visibility::All => ("all", None),
                 Visibility::Private => ("private", None),
@@ -247,7 +245,7 @@ impl GithubTarget {
             if let Some(names) = repos {
                 let mut ids = Vec::new();
                 for n in names {
-                    ids.push(self.client.repo_id(org, n, token).await?);
+                    ids.push(self.github.repo_id(http, org, n, token).await?);
                 }
                 body["selected_repository_ids"] = ids.into();
             }
@@ -255,26 +253,20 @@ impl GithubTarget {
         Ok(body)
     }
 
-    async fn put(&self, value: &Secret) -> Written {
-        let token = match self.client.token(&self.secret.scope).await {
+    async fn put(&self, http: &Http, value: &Secret) -> Written {
+        let token = match self.github.token(http, &self.scope).await {
             Ok(t) => t,
             Err(e) => return Written { attempts: 0, result: Err(e) },
         };
-        let body = match self.body(value, &token).await {
+        let body = match self.body(http, value, &token).await {
             Ok(b) => b,
             Err(e) => return Written { attempts: 0, result: Err(e) },
         };
-        let url = self.secret_url();
-        log::debug(&format!("PUT {url}"));
-        let at = self
-            .client
-            .send(&format!("write {}", self.describe()), || {
-                self.client.request(reqwest::Method::PUT, url.clone(), &token).json(&body)
-            })
-            .await;
+        let req = self.github.request(Method::PUT, self.secret_url(), &token).json(body);
+        let at = self.github.send(http, &format!("write {}", self.describe()), &req).await;
         let result = match at.result {
             Ok(r) if r.status.as_u16() == 201 || r.status.as_u16() == 204 => Ok(()),
-            Ok(r) => Err(status_error(&r, "write", &self.describe())),
+            Ok(r) => Err(github_error(&r, "write", &self.describe())),
             Err(e) => Err(TargetError(format!("{}: {e}", self.describe()))),
         };
         Written { attempts: at.attempts, result }
@@ -282,68 +274,174 @@ impl GithubTarget {
 }
 
 #[async_trait]
-impl Target for GithubTarget {
+impl Target for GithubSecret {
     fn kind(&self) -> &'static str {
-        "github"
+        KIND.name
     }
 
     fn describe(&self) -> String {
-        self.secret.describe()
+        format!("{} secret {}", self.scope.describe(), self.name)
     }
 
-    fn check_value(&self, value: &Secret) -> Result<(), String> {
-        if value.len() > GITHUB_MAX_SECRET_BYTES {
-            return Err(format!("the new value is {} bytes, over GitHub's 48 KB secret limit", value.len()));
+    fn name_hint(&self) -> String {
+        self.name.clone()
+    }
+
+    fn check_value(&self, value: &Secret) -> Result<(), ValueProblem> {
+        if value.len() > MAX_SECRET_BYTES {
+            return Err(ValueProblem {
+                problem: format!("is {} bytes, over GitHub's 48 KB secret limit", value.len()),
+                fix: ": it cannot be stored there",
+            });
         }
         Ok(())
     }
 
-    async fn updated_at(&self, _live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError> {
-        let token = self.client.token(&self.secret.scope).await?;
-        let r = self.client.get(self.secret_url(), &token, "read secret").await?;
+    async fn updated_at(&self, http: &Http, _live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError> {
+        let token = self.github.token(http, &self.scope).await?;
+        let r = self.github.get(http, self.secret_url(), &token, "read secret").await?;
         if r.status.as_u16() == 404 {
             return Ok(None);
         }
-        expect_ok(&r, 200, "read secret", &self.describe())?;
-        let meta = parse::<SecretMeta>(&r, "secret")?;
+        expect(&r, 200, "read secret", &self.describe())?;
+        let meta = parse_body::<SecretMeta>(&r, "secret")?;
         meta.updated_at.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
             TargetError(format!("{}: updated_at `{}` is not a timestamp", self.describe(), meta.updated_at))
         })
     }
 
-    async fn preflight(&self, current: Option<&Secret>, _live: &Secret) -> Result<(), TargetError> {
+    async fn preflight(
+        &self,
+        http: &Http,
+        current: Option<&Secret>,
+        live: &Secret,
+        dry_run: bool,
+    ) -> Result<Prepared, TargetError> {
         match current {
-            Some(value) => self.put(value).await.result,
-            None => self.client.public_key(&self.secret.scope).await.map(|_| ()),
+            // A dry run creates nothing: a missing secret is reported, its scope's key proven readable.
+            Some(_) if dry_run && self.updated_at(http, live).await?.is_none() => {
+                self.github.public_key(http, &self.scope).await.map(|_| Prepared::WouldCreate)
+            }
+            Some(value) => self.put(http, value).await.result.map(|()| Prepared::Ready),
+            None => self.github.public_key(http, &self.scope).await.map(|_| Prepared::Ready),
         }
     }
 
-    async fn write(&self, value: &Secret, _live: &Secret) -> Written {
-        self.put(value).await
+    async fn write(&self, http: &Http, value: &Secret, _live: &Secret) -> Written {
+        self.put(http, value).await
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(r: &Response, what: &str) -> Result<T, TargetError> {
-    serde_json::from_slice(&r.body)
-        .map_err(|_| TargetError(format!("GitHub answered a {what} request with an unexpected body: {}", r.snippet())))
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
 
-fn expect_ok(r: &Response, want: u16, what: &str, target: &str) -> Result<(), TargetError> {
-    if r.status.as_u16() == want {
-        Ok(())
-    } else {
-        Err(status_error(r, what, target))
-    }
-}
+    use base64::Engine as _;
+    use crypto_box::aead::OsRng;
 
-/// GitHub's answer, with what it usually means.
-fn status_error(r: &Response, what: &str, target: &str) -> TargetError {
-    super::status_error(r, what, target, |status| {
-        match status {
-        401 => " (the token is invalid or expired)",
-        403 => " (the token may not write Actions secrets: a fine-grained token needs \"Secrets: read and write\" on the repository, or \"Organization secrets\" for an org; a GitHub App needs the secrets permission; GITHUB_TOKEN cannot write secrets)",
-        404 => " (not found: check the repository, environment or organization name, and that the token can see it)",
-        _ => "",
+    use super::*;
+    use crate::http::testing::{json_body, Fake};
+    use crate::inputs::{Env, Inputs};
+    use crate::services::Service;
+
+    fn secret(scope: GithubScope, visibility: Option<Visibility>) -> GithubSecret {
+        let env = Env::from_pairs([
+            ("INPUT_GITHUB_TOKEN", "ghp_writer_0123456789"),
+            ("GITHUB_API_URL", "https://ghe.example.com/api/v3"),
+        ]);
+        let inputs = Inputs::collect(crate::config::table(), &HashMap::new(), &env);
+        let github = Arc::new(Github::parse(None, &Fields::inputs(&inputs, &env)).unwrap());
+        GithubSecret { github, scope, name: "MY_TOKEN".into(), visibility }
     }
-    })
+
+    fn key_reply(fake: &Fake) -> crypto_box::SecretKey {
+        let sk = crypto_box::SecretKey::generate(&mut OsRng);
+        let pk = base64::engine::general_purpose::STANDARD.encode(sk.public_key().as_bytes());
+        fake.reply(200, &format!(r#"{{"key_id":"kid-7","key":"{pk}"}}"#));
+        sk
+    }
+
+    #[tokio::test]
+    async fn a_write_seals_to_the_scopes_key_and_sends_its_key_id() {
+        let t = secret(GithubScope::Environment { repository: "acme/app".into(), environment: "prod".into() }, None);
+        let fake = Fake::new();
+        let sk = key_reply(&fake);
+        fake.reply(204, "");
+        let w = t.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused")).await;
+        w.result.unwrap();
+        assert_eq!(
+            fake.lines(),
+            [
+                "GET https://ghe.example.com/api/v3/repos/acme/app/environments/prod/secrets/public-key",
+                "PUT https://ghe.example.com/api/v3/repos/acme/app/environments/prod/secrets/MY_TOKEN",
+            ]
+        );
+        let sent = fake.requests();
+        for r in &sent {
+            assert_eq!(r.header_value("accept"), Some("application/vnd.github+json"));
+            assert_eq!(r.header_value("x-github-api-version"), Some("2022-11-28"));
+            assert_eq!(r.header_value("authorization"), Some("Bearer ghp_writer_0123456789"));
+            assert!(r.is_sensitive("authorization"));
+        }
+        let body = json_body(&sent[1]);
+        assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
+        assert_eq!(body["key_id"], "kid-7");
+        let sealed =
+            base64::engine::general_purpose::STANDARD.decode(body["encrypted_value"].as_str().unwrap()).unwrap();
+        assert_eq!(sk.unseal(&sealed).unwrap(), b"r2-new-0123");
+    }
+
+    #[tokio::test]
+    async fn an_org_secret_sends_its_visibility_and_repository_ids() {
+        let selected = Visibility::Selected(vec!["api".into()]);
+        let t = secret(GithubScope::Org { org: "acme".into() }, Some(selected));
+        let fake = Fake::new();
+        key_reply(&fake);
+        fake.reply(200, r#"{"id":4343}"#).reply(201, "{}");
+        t.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused")).await.result.unwrap();
+        assert_eq!(
+            fake.lines()[1..],
+            [
+                "GET https://ghe.example.com/api/v3/repos/acme/api",
+                "PUT https://ghe.example.com/api/v3/orgs/acme/actions/secrets/MY_TOKEN",
+            ]
+        );
+        let body = json_body(&fake.requests()[2]);
+        assert_eq!(body["visibility"], "selected");
+        assert_eq!(body["selected_repository_ids"], serde_json::json!([4343]));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_preflight_creates_no_missing_secret() {
+        let t = secret(GithubScope::Repo { repository: "acme/app".into() }, None);
+        let fake = Fake::new();
+        fake.reply(404, r#"{"message":"Not Found"}"#);
+        key_reply(&fake);
+        let current = Secret::new("r1-current-0123");
+        let prepared = t.preflight(&fake.http(), Some(&current), &current, true).await.unwrap();
+        assert_eq!(prepared, Prepared::WouldCreate);
+        assert_eq!(
+            fake.lines(),
+            [
+                "GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN",
+                "GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/public-key",
+            ]
+        );
+    }
+
+    #[test]
+    fn values_over_48_kb_are_refused() {
+        let t = secret(GithubScope::Repo { repository: "acme/app".into() }, None);
+        assert!(t.check_value(&Secret::new("x".repeat(MAX_SECRET_BYTES))).is_ok());
+        let p = t.check_value(&Secret::new("x".repeat(MAX_SECRET_BYTES + 1))).unwrap_err();
+        assert_eq!(p.problem, "is 49153 bytes, over GitHub's 48 KB secret limit");
+    }
+
+    #[test]
+    fn secret_names_follow_github() {
+        assert!(check_secret_name("s", "MY_TOKEN_2").is_ok());
+        for bad in ["", "1ABC", "GITHUB_TOKEN", "github_x", "A-B", "A B", "Ä"] {
+            assert!(check_secret_name("s", bad).is_err(), "{bad}");
+        }
+    }
 }

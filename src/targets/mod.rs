@@ -1,15 +1,73 @@
-//! Targets: where a rotated value is written. The engine knows only the [`Target`] trait.
+//! Targets: where a rotated value is written. The engine knows only the [`Target`] trait; the
+//! config assembler knows each target by its [`TargetKind`], listed in the registry.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::plan::{Plan, TargetLocation};
+use crate::error::InputError;
 use crate::http::{Http, Response};
+use crate::inputs::{Field, Fields};
+use crate::providers::Provider;
 use crate::secret::Secret;
+use crate::services::Services;
 
 pub mod github;
 pub mod gitlab;
+
+/// What the config assembler knows of a target: its name, its settings, and how to build it.
+#[derive(Debug)]
+pub struct TargetKind {
+    /// `github`: the `target` input's value.
+    pub name: &'static str,
+    /// The key of a config file's target entry (`- github: { ... }`).
+    pub key: &'static str,
+    /// Its inputs and config keys (owned by it).
+    pub fields: &'static [Field],
+    /// Validates one target entry (in single-rotation mode, the target inputs, which may
+    /// describe more than one target) into targets.
+    pub parse: fn(&Fields, &TargetContext) -> Result<Vec<Planned>, InputError>,
+}
+
+/// What a target's validation may know of its rotation.
+pub struct TargetContext<'a> {
+    /// The run's services.
+    pub services: &'a Services<'a>,
+    /// The rotation's provider, validated.
+    pub provider: &'a dyn Provider,
+    /// The value this target receives (`value:`; the rotated credential by default).
+    pub value: ValueKind,
+    /// The rotation's name; empty in single-rotation mode before its default is known.
+    pub rotation: &'a str,
+}
+
+/// Which value a target receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// The rotated credential (new refresh token): its current value is known.
+    Credential,
+    /// The new access token: not known before the rotation.
+    AccessToken,
+}
+
+impl ValueKind {
+    /// The config spelling, for a provider whose credential is called `credential`.
+    pub fn label(self, credential: &'static str) -> &'static str {
+        match self {
+            ValueKind::Credential => credential,
+            ValueKind::AccessToken => "access_token",
+        }
+    }
+}
+
+/// A target of a rotation, with the value it receives.
+#[derive(Clone)]
+pub struct Planned {
+    /// Which value.
+    pub value: ValueKind,
+    /// Where.
+    pub target: Arc<dyn Target>,
+}
 
 /// Why a target could not be read or written. The message names the target and says what
 /// the server answered (minus any secret) and, where it can, how to fix it.
@@ -33,53 +91,69 @@ pub struct Written {
     pub result: Result<(), TargetError>,
 }
 
-/// A place where a value is stored.
+/// What the preflight found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prepared {
+    /// The target is proven writable (and holds the current value, when it is known).
+    Ready,
+    /// A dry run: the target does not exist yet and would be created; it was not.
+    WouldCreate,
+}
+
+/// Why a value cannot be stored in a target (its size, its format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueProblem {
+    /// What is wrong with it: `is 49153 bytes, over GitHub's 48 KB secret limit`.
+    pub problem: String,
+    /// How to fix it, when the value is the current one and the target setting can change.
+    pub fix: &'static str,
+}
+
+/// A place where a value is stored. The value is the validated settings; every call gets
+/// the run's HTTP client.
 #[async_trait]
 pub trait Target: Send + Sync {
     /// `github`, `gitlab`.
     fn kind(&self) -> &'static str;
     /// Human description: `acme/app secret FOO`.
     fn describe(&self) -> String;
-    /// Why `value` cannot be stored here (size, format), checked before anything is rotated.
-    fn check_value(&self, value: &Secret) -> Result<(), String>;
+    /// The target's own name (`FOO`), from which a single rotation takes its default name.
+    fn name_hint(&self) -> String;
+    /// What makes two targets the same place (flags aside).
+    fn identity(&self) -> String {
+        format!("{} {}", self.kind(), self.describe())
+    }
+    /// Why `value` cannot be stored here, checked before anything is rotated.
+    fn check_value(&self, value: &Secret) -> Result<(), ValueProblem>;
+    /// When the target keeps no update time, why `min_age` cannot use it.
+    fn without_update_time(&self) -> Option<&'static str> {
+        None
+    }
     /// When the stored value was last updated: `None` when the target does not exist yet.
     /// `live` is the rotation's credential as it is now (see [`Target::write`]).
-    async fn updated_at(&self, live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError>;
+    async fn updated_at(&self, http: &Http, live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError>;
     /// Proves the target writable: re-writes `current` (creating the target when missing), or,
-    /// when the value is not known yet, proves it reachable.
-    async fn preflight(&self, current: Option<&Secret>, live: &Secret) -> Result<(), TargetError>;
+    /// when the value is not known yet, proves it reachable. With `dry_run` nothing is created.
+    async fn preflight(
+        &self,
+        http: &Http,
+        current: Option<&Secret>,
+        live: &Secret,
+        dry_run: bool,
+    ) -> Result<Prepared, TargetError>;
     /// Writes `value`, retrying as the server allows. `live` is the rotation's credential as it
     /// is now: the new one after a rotation. A target that authenticates with the very token
     /// being rotated (a GitLab token writing its own variable) uses it, as the old one is dead.
-    async fn write(&self, value: &Secret, live: &Secret) -> Written;
+    async fn write(&self, http: &Http, value: &Secret, live: &Secret) -> Written;
 }
 
-/// Makes targets for the locations of a plan, sharing one client (and its caches) per service.
-pub struct Factory {
-    github: Option<Arc<github::GithubClient>>,
-    gitlab: Option<Arc<gitlab::GitlabClient>>,
-}
-
-impl Factory {
-    /// Prepares clients for the services the plan uses. Makes no request.
-    pub fn new(plan: &Plan, http: &Http) -> Self {
-        Factory {
-            github: plan.github.as_ref().map(|g| Arc::new(github::GithubClient::new(http.clone(), g.clone()))),
-            gitlab: plan.gitlab.as_ref().map(|g| Arc::new(gitlab::GitlabClient::new(http.clone(), g.clone()))),
-        }
+/// Refuses, before anything is rotated, a target that cannot hold the current credential.
+pub fn check_current(f: &Fields, field: &Field, target: &dyn Target, ctx: &TargetContext) -> Result<(), InputError> {
+    if ctx.value != ValueKind::Credential {
+        return Ok(());
     }
-
-    /// The target at `location`.
-    pub fn build(&self, location: &TargetLocation) -> Arc<dyn Target> {
-        match location {
-            TargetLocation::Github(s) => {
-                let client = self.github.clone().expect("the plan has GitHub settings when it has a GitHub target");
-                Arc::new(github::GithubTarget::new(client, s.clone()))
-            }
-            TargetLocation::Gitlab(v) => {
-                let client = self.gitlab.clone().expect("the plan has GitLab settings when it has a GitLab target");
-                Arc::new(gitlab::GitlabTarget::new(client, v.clone()))
-            }
-        }
+    match target.check_value(ctx.provider.current()) {
+        Ok(()) => Ok(()),
+        Err(p) => Err(f.error(field, format!("the current credential {}{}", p.problem, p.fix))),
     }
 }

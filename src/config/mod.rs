@@ -1,0 +1,480 @@
+//! The config assembler: reads the single-rotation inputs or the config file and joins what
+//! the providers, targets and services validate into one [`Plan`]. It owns only what is
+//! common to every rotation (names, `--only`, duplicates, `min_age`, `verify_url`, rescue,
+//! the run's settings); every provider- or target-specific rule lives in that module.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::InputError;
+use crate::inputs::{check_url, label, parse_duration, Document, Env, Field, Fields, Inputs, Owner};
+use crate::plan::{Plan, Rotation};
+use crate::providers::{Provider, ProviderKind};
+use crate::registry;
+use crate::services::Services;
+use crate::targets::{Planned, TargetContext, TargetKind, ValueKind};
+
+/// Default total time for one HTTP request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+const ROTATION: Owner = Owner::Rotation;
+const NAME: Field = Field::plain(
+    "name",
+    "the rotation's name in the report and logs ([a-z0-9-]); default: the secret name, lowercased",
+)
+.of(ROTATION);
+const PROVIDER: Field =
+    Field::plain("provider", "where the credential is rotated: oauth2 or gitlab-token").of(ROTATION);
+const TARGET: Field = Field::plain(
+    "target",
+    "where the new value is written: github or gitlab (default: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)",
+)
+.input_only()
+.of(ROTATION);
+const TARGETS: Field = Field::plain("targets", "where the new values are written").config_only().of(ROTATION);
+const VERIFY_URL: Field =
+    Field::plain("verify_url", "GET with the new access token before anything is written; any 2xx passes")
+        .input_only()
+        .of(ROTATION);
+const VERIFY: Field = Field::plain("verify", "check the new access token").config_only().of(ROTATION);
+const URL: Field = Field::plain("url", "GET with the new access token; any 2xx passes").config_only().of(ROTATION);
+const MIN_AGE: Field =
+    Field::plain("min_age", "skip when the secret was updated less than this long ago (20h, 7d)").of(ROTATION);
+const VALUE: Field =
+    Field::plain("value", "which value a target receives (refresh_token, access_token)").config_only().of(ROTATION);
+const TYPE: Field = Field::plain("type", "the provider").config_only().of(ROTATION);
+
+const RESCUE_RECIPIENT: Field =
+    Field::plain("rescue_recipient", "age recipient (age1...) for the rescue file of a value that could not be stored");
+const CONFIG: Field = Field::plain("config", "YAML config file with many rotations");
+const ONLY: Field = Field::plain("only", "with config: comma-separated rotation names to run");
+const DRY_RUN: Field = Field::bool("dry_run", "plan and preflight only");
+const LOG_FORMAT: Field = Field::plain("log_format", "text or json (default: text)");
+const LOG_LEVEL: Field =
+    Field::plain("log_level", "error, warn, info or debug (default: info; debug when RUNNER_DEBUG=1)");
+const TIMEOUT: Field = Field::plain("timeout", "total time allowed for one HTTP request (default: 30s)");
+const REPORT: Field = Field::plain(
+    "report",
+    "write the JSON report here (GitHub Actions default: $RUNNER_TEMP/secret-rotator-report.json)",
+);
+const CA_FILE: Field = Field::plain("ca_file", "PEM file with extra CA certificates (also SSL_CERT_FILE)");
+const ROTATIONS: Field = Field::plain("rotations", "the rotations").config_only();
+const HTTP: Field = Field::plain("http", "HTTP settings").config_only();
+
+const ROTATION_KEYS: &[Field] = &[NAME, MIN_AGE, PROVIDER, VERIFY, RESCUE_RECIPIENT, TARGETS];
+const TOP_KEYS: &[Field] = &[ROTATIONS, RESCUE_RECIPIENT, HTTP];
+
+/// Every input, in the order `--help` shows them: the rotation, its provider and target, the
+/// services, then the run's settings. An input several modules declare appears once.
+pub fn table() -> Vec<&'static Field> {
+    const ROTATION_INPUTS: &[Field] = &[NAME, PROVIDER, TARGET, VERIFY_URL, MIN_AGE];
+    const RUN_INPUTS: &[Field] =
+        &[RESCUE_RECIPIENT, CONFIG, ONLY, DRY_RUN, LOG_FORMAT, LOG_LEVEL, TIMEOUT, REPORT, CA_FILE];
+    let mut seen = HashSet::new();
+    ROTATION_INPUTS
+        .iter()
+        .chain(registry::fields())
+        .chain(RUN_INPUTS.iter())
+        .filter(|f| !f.input.is_empty() && seen.insert(f.input))
+        .collect()
+}
+
+/// Global settings read before the plan: flags that are not rotation inputs.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// `--config`
+    pub config: Option<PathBuf>,
+    /// `--only`
+    pub only: Vec<String>,
+    /// `--dry-run`, or the `check` command.
+    pub dry_run: bool,
+}
+
+/// Builds the plan from the inputs (and the config file they name).
+pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, InputError> {
+    let config_path = opts.config.clone().or_else(|| inputs.get(CONFIG.input).map(PathBuf::from));
+    let only = opts
+        .only
+        .iter()
+        .cloned()
+        .chain(inputs.get(ONLY.input).into_iter().flat_map(|v| v.split(',').map(|s| s.trim().to_owned())))
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>();
+    let dry_run = opts.dry_run || inputs.bool(DRY_RUN.input)?.unwrap_or(false);
+    match &config_path {
+        Some(path) => {
+            if let Some(first) = table().into_iter().find(|f| per_rotation(f) && inputs.is_set(f.input)) {
+                return Err(InputError::new(
+                    label(first.input),
+                    "is not used with config: put it in the config file, or drop config",
+                ));
+            }
+            let doc = read_config(path)?;
+            from_config(&doc, inputs, env, &only, dry_run)
+        }
+        None => {
+            if !only.is_empty() {
+                return Err(InputError::new(label(ONLY.input), "needs config: it selects rotations of a config file"));
+            }
+            from_inputs(inputs, env, dry_run)
+        }
+    }
+}
+
+/// True for inputs that describe the single rotation (not used with a config file).
+fn per_rotation(f: &Field) -> bool {
+    matches!(f.owner, Owner::Rotation | Owner::Provider(_) | Owner::Target(_))
+}
+
+fn read_config(path: &Path) -> Result<Document, InputError> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| InputError::new(label(CONFIG.input), format!("cannot read {}: {e}", path.display())))?,
+    );
+    Document::parse(&text, &path.display().to_string())
+}
+
+/// The run's own settings: the request timeout, extra CAs, the default rescue recipient.
+struct RunSettings {
+    timeout: Duration,
+    ca_pem: Option<Vec<u8>>,
+    rescue: Option<age::x25519::Recipient>,
+}
+
+fn run_settings(inputs: &Inputs, top: Option<&Fields>) -> Result<RunSettings, InputError> {
+    let http = match top {
+        Some(t) => t.section(&HTTP)?,
+        None => None,
+    };
+    if let Some(h) = &http {
+        h.finish(&[TIMEOUT], &[])?;
+    }
+    let timeout = match (inputs.get(TIMEOUT.input), &http) {
+        (Some(t), _) => parse_duration(&label(TIMEOUT.input), t)?,
+        (None, Some(h)) => match h.str(&TIMEOUT)? {
+            Some(t) => parse_duration(&h.label(&TIMEOUT), &t)?,
+            None => DEFAULT_TIMEOUT,
+        },
+        (None, None) => DEFAULT_TIMEOUT,
+    };
+    if timeout.is_zero() || timeout > Duration::from_secs(600) {
+        return Err(InputError::new(label(TIMEOUT.input), "must be between 1s and 10m"));
+    }
+    let ca_pem = match inputs.get(CA_FILE.input) {
+        Some(path) => Some(read_ca(&label(CA_FILE.input), Path::new(path))?),
+        None => None,
+    };
+    let rescue = match (inputs.get(RESCUE_RECIPIENT.input), top) {
+        (Some(r), _) => Some(parse_recipient(&label(RESCUE_RECIPIENT.input), r)?),
+        (None, Some(t)) => match t.str(&RESCUE_RECIPIENT)? {
+            Some(r) => Some(parse_recipient(&t.label(&RESCUE_RECIPIENT), &r)?),
+            None => None,
+        },
+        (None, None) => None,
+    };
+    Ok(RunSettings { timeout, ca_pem, rescue })
+}
+
+fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_run: bool) -> Result<Plan, InputError> {
+    let top = Fields::yaml(doc.root(), "", env);
+    let service_keys: Vec<&str> = registry::SERVICES.iter().map(|(k, _)| *k).collect();
+    top.finish(TOP_KEYS, &service_keys)?;
+    let settings = run_settings(inputs, Some(&top))?;
+    let items = top.items(&ROTATIONS)?;
+    if items.is_empty() {
+        return Err(InputError::new("rotations", "the config file has no rotations: add at least one"));
+    }
+
+    // Names first: `--only` selects before anything else of a rotation is read.
+    let mut names = Vec::new();
+    for item in &items {
+        let name =
+            item.str(&NAME)?.ok_or_else(|| item.error(&NAME, "is required: give each rotation a unique name"))?;
+        check_name(&item.label(&NAME), &name)?;
+        if names.contains(&name) {
+            return Err(item.error(&NAME, format!("`{name}` is used by two rotations: names must be unique")));
+        }
+        names.push(name);
+    }
+    if let Some(unknown) = only.iter().find(|o| !names.contains(o)) {
+        return Err(InputError::new(
+            label(ONLY.input),
+            format!("no rotation is named `{unknown}`: use names from the config file"),
+        ));
+    }
+
+    let services = Services::new(doc.root(), inputs, env);
+    let mut rotations = Vec::new();
+    let mut written = HashSet::new();
+    for (item, name) in items.iter().zip(names) {
+        if !only.is_empty() && !only.contains(&name) {
+            continue;
+        }
+        item.finish(ROTATION_KEYS, &[])?;
+        let provider = config_provider(item, &services)?;
+        let targets = config_targets(item, provider.as_ref(), &name, &services)?;
+        for t in &targets {
+            if !written.insert(t.target.identity()) {
+                return Err(item.error(
+                    &TARGETS,
+                    format!("{} is written twice in one run: each target may appear once", t.target.describe()),
+                ));
+            }
+        }
+        rotations.push(rotation(item, name, provider, targets, settings.rescue.as_ref())?);
+    }
+    Ok(Plan { dry_run, rotations, timeout: settings.timeout, ca_pem: settings.ca_pem })
+}
+
+fn config_provider(item: &Fields, services: &Services) -> Result<Box<dyn Provider>, InputError> {
+    let p = item.section(&PROVIDER)?.ok_or_else(|| {
+        item.error(&PROVIDER, format!("is required: a mapping with `type: {}` and its settings", provider_names()))
+    })?;
+    let kind = p.str(&TYPE)?.ok_or_else(|| p.error(&TYPE, format!("is required: use {}", provider_names())))?;
+    let kind = registry::provider(&kind)
+        .ok_or_else(|| p.error(&TYPE, format!("`{kind}` is not a provider: use {}", provider_names())))?;
+    p.finish(kind.fields, &[TYPE.key])?;
+    (kind.parse)(&p, services)
+}
+
+fn config_targets(
+    item: &Fields,
+    provider: &dyn Provider,
+    rotation: &str,
+    services: &Services,
+) -> Result<Vec<Planned>, InputError> {
+    let keys: Vec<&str> = registry::TARGETS.iter().map(|t| t.key).collect();
+    let entries = item.items(&TARGETS)?;
+    if entries.is_empty() {
+        return Err(item.error(&TARGETS, "needs at least one target"));
+    }
+    let mut planned = Vec::new();
+    for entry in &entries {
+        entry.finish(&[VALUE], &keys)?;
+        let given: Vec<&TargetKind> =
+            registry::TARGETS.iter().copied().filter(|t| entry.keys().iter().any(|k| k == t.key)).collect();
+        let kind = match given.as_slice() {
+            [one] => *one,
+            [] => {
+                let shapes: Vec<String> = keys.iter().map(|k| format!("`{k}: {{ ... }}`")).collect();
+                return Err(InputError::new(entry.at(), format!("a target needs {}", shapes.join(" or "))));
+            }
+            _ => {
+                let shapes: Vec<String> = keys.iter().map(|k| format!("`{k}:`")).collect();
+                return Err(InputError::new(
+                    entry.at(),
+                    format!("a target is one of {}, not several", shapes.join(", ")),
+                ));
+            }
+        };
+        let value = value_kind(entry, provider.kind())?;
+        let fields = entry.section(&Field::plain(kind.key, "").config_only())?;
+        let fields =
+            fields.ok_or_else(|| InputError::new(entry.at(), format!("`{}:` needs its settings", kind.key)))?;
+        fields.finish(kind.fields, &[])?;
+        let ctx = TargetContext { services, provider, value, rotation };
+        planned.extend((kind.parse)(&fields, &ctx)?);
+    }
+    Ok(planned)
+}
+
+/// `value:` of a target entry: the rotated credential (default), or the access token.
+fn value_kind(entry: &Fields, kind: &ProviderKind) -> Result<ValueKind, InputError> {
+    match entry.str(&VALUE)? {
+        None => Ok(ValueKind::Credential),
+        Some(v) if v == kind.credential => Ok(ValueKind::Credential),
+        Some(v) if v == "access_token" && kind.issues_access_token => Ok(ValueKind::AccessToken),
+        Some(other) => {
+            let valid = if kind.issues_access_token {
+                format!("{} or access_token", kind.credential)
+            } else {
+                kind.credential.to_owned()
+            };
+            Err(entry.error(&VALUE, format!("`{other}` is not a value of provider {}: use {valid}", kind.name)))
+        }
+    }
+}
+
+fn from_inputs(inputs: &Inputs, env: &Env, dry_run: bool) -> Result<Plan, InputError> {
+    let settings = run_settings(inputs, None)?;
+    let f = Fields::inputs(inputs, env);
+    let provider_kind = match inputs.get(PROVIDER.input) {
+        None => {
+            return Err(f.error(
+                &PROVIDER,
+                format!("is required: set provider ({}), or give a config file with config", provider_names()),
+            ))
+        }
+        Some(p) => registry::provider(p)
+            .ok_or_else(|| f.error(&PROVIDER, format!("`{p}` is not a provider: use {}", provider_names())))?,
+    };
+    let target_kind = single_target(&f, env)?;
+    check_applies(inputs, &f, provider_kind, target_kind)?;
+
+    let given_name = f.str(&NAME)?;
+    if let Some(n) = &given_name {
+        check_name(&f.label(&NAME), n)?;
+    }
+    let services = Services::new(None, inputs, env);
+    let provider = (provider_kind.parse)(&f, &services)?;
+    let rotation_name = given_name.clone().unwrap_or_default();
+    let ctx = TargetContext {
+        services: &services,
+        provider: provider.as_ref(),
+        value: ValueKind::Credential,
+        rotation: &rotation_name,
+    };
+    let targets = (target_kind.parse)(&f, &ctx)?;
+    let name = match given_name {
+        Some(n) => n,
+        None => {
+            let hint = targets.first().map(|t| t.target.name_hint()).unwrap_or_default();
+            let n = hint.to_ascii_lowercase().replace('_', "-");
+            check_name(&f.label(&NAME), &n)?;
+            n
+        }
+    };
+    let rotation = rotation(&f, name, provider, targets, settings.rescue.as_ref())?;
+    Ok(Plan { dry_run, rotations: vec![rotation], timeout: settings.timeout, ca_pem: settings.ca_pem })
+}
+
+/// The `target` input, or the CI system the run is in.
+fn single_target(f: &Fields, env: &Env) -> Result<&'static TargetKind, InputError> {
+    let names: Vec<&str> = registry::TARGETS.iter().map(|t| t.name).collect();
+    let by_ci = || match () {
+        _ if env.is_true("GITHUB_ACTIONS") => registry::target("github"),
+        _ if env.is_true("GITLAB_CI") => registry::target("gitlab"),
+        _ => None,
+    };
+    match f.str(&TARGET)? {
+        Some(t) => registry::target(&t)
+            .ok_or_else(|| f.error(&TARGET, format!("`{t}` is not a target: use {}", names.join(" or ")))),
+        None => by_ci().ok_or_else(|| {
+            f.error(
+                &TARGET,
+                format!("is required outside GitHub Actions and GitLab CI: set target to {}", names.join(" or ")),
+            )
+        }),
+    }
+}
+
+/// An input that belongs to another provider or target than the chosen ones is a mistake
+/// worth naming (derived from the inputs' owners: an input several modules share applies
+/// when any of them is chosen).
+fn check_applies(inputs: &Inputs, f: &Fields, provider: &ProviderKind, target: &TargetKind) -> Result<(), InputError> {
+    let all: Vec<&Field> = registry::fields().collect();
+    let applies = |name: &str| {
+        all.iter().any(|x| {
+            x.input == name && (x.owner == Owner::Provider(provider.name) || x.owner == Owner::Target(target.name))
+        })
+    };
+    for field in all.iter().filter(|x| inputs.is_set(x.input) && !applies(x.input)) {
+        match field.owner {
+            Owner::Provider(_) => {
+                return Err(f.error(field, format!("does not apply to provider {}: drop it", provider.name)))
+            }
+            Owner::Target(owner) => {
+                return Err(
+                    f.error(field, format!("applies to target {owner}, not {}: drop it or set target", target.name))
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What every rotation shares, validated the same way whatever its provider and targets.
+fn rotation(
+    f: &Fields,
+    name: String,
+    provider: Box<dyn Provider>,
+    targets: Vec<Planned>,
+    default_rescue: Option<&age::x25519::Recipient>,
+) -> Result<Rotation, InputError> {
+    let kind = provider.kind();
+    let min_age = match f.str(&MIN_AGE)? {
+        Some(m) => Some(parse_duration(&f.label(&MIN_AGE), &m)?),
+        None => None,
+    };
+    let verify_url = verify_url(f, kind)?;
+    let rescue = match f.str(&RESCUE_RECIPIENT)?.filter(|_| !f.is_inputs()) {
+        Some(r) => Some(parse_recipient(&f.label(&RESCUE_RECIPIENT), &r)?),
+        None => default_rescue.cloned(),
+    };
+    if min_age.is_some() && !kind.knows_own_age {
+        let credential_targets = targets.iter().filter(|t| t.value == ValueKind::Credential);
+        if let Some(why) = credential_targets.filter_map(|t| t.target.without_update_time()).next() {
+            return Err(f.error(&MIN_AGE, why));
+        }
+    }
+    if !targets.iter().any(|t| t.value == ValueKind::Credential) {
+        let what = kind.credential;
+        return Err(f.error(
+            &TARGETS,
+            format!("no target receives the rotated {what}: it would be lost; add a target with value {what}"),
+        ));
+    }
+    Ok(Rotation { name, min_age, provider, verify_url, rescue, targets })
+}
+
+/// `verify_url` / `verify.url`: only for providers that issue an access token.
+fn verify_url(f: &Fields, kind: &ProviderKind) -> Result<Option<url::Url>, InputError> {
+    let (url, at) = match f.section(&VERIFY)? {
+        _ if f.is_inputs() => (f.str(&VERIFY_URL)?, f.label(&VERIFY_URL)),
+        Some(v) => {
+            v.finish(&[URL], &[])?;
+            (Some(v.str(&URL)?.ok_or_else(|| v.error(&URL, "is required: the URL to GET"))?), v.label(&URL))
+        }
+        None => (None, String::new()),
+    };
+    let Some(url) = url else { return Ok(None) };
+    let url = check_url(&at, &url)?;
+    if !kind.issues_access_token {
+        let with_access: Vec<&str> =
+            registry::PROVIDERS.iter().filter(|p| p.issues_access_token).map(|p| p.name).collect();
+        return Err(InputError::new(
+            at,
+            format!(
+                "applies to {} (it needs an access token); a {} rotation verifies the new {} itself",
+                with_access.join(" or "),
+                kind.name,
+                kind.credential
+            ),
+        ));
+    }
+    Ok(Some(url))
+}
+
+fn provider_names() -> String {
+    registry::PROVIDERS.iter().map(|p| p.name).collect::<Vec<_>>().join(" or ")
+}
+
+fn check_name(input: &str, name: &str) -> Result<(), InputError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::new(input, format!("`{name}` is not valid: use 1-64 of a-z, 0-9 and -")))
+    }
+}
+
+fn parse_recipient(input: &str, s: &str) -> Result<age::x25519::Recipient, InputError> {
+    age::x25519::Recipient::from_str(s.trim()).map_err(|_| {
+        InputError::new(input, "is not an age X25519 recipient: use the age1... line that age-keygen prints")
+    })
+}
+
+fn read_ca(input: &str, path: &Path) -> Result<Vec<u8>, InputError> {
+    let pem =
+        std::fs::read(path).map_err(|e| InputError::new(input, format!("cannot read {}: {e}", path.display())))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(pem),
+        _ => Err(InputError::new(input, format!("{} holds no PEM certificate", path.display()))),
+    }
+}

@@ -1,0 +1,410 @@
+//! The GitHub connection (`github:`, `github_token`, `app_*`, `GITHUB_API_URL`) and the client
+//! every GitHub target of a run shares: it makes GitHub App installation tokens once per owner,
+//! fetches each scope's public key once, resolves selected repositories to ids once, and
+//! bounds the requests in flight.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use tokio::sync::{OnceCell, Semaphore};
+use url::Url;
+
+use super::Service;
+use crate::crypto::PublicKey;
+use crate::error::InputError;
+use crate::http::{Attempted, Http, Method, Request, Response};
+use crate::inputs::{check_url, Field, Fields, Owner};
+use crate::log;
+use crate::secret::Secret;
+use crate::targets::{status_error, TargetError};
+
+/// Default bound on GitHub requests in flight: well inside GitHub's limits on concurrent
+/// requests, and few enough that secondary rate limits are rare.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+/// Highest accepted `github.max_concurrency`.
+pub const MAX_CONCURRENCY_LIMIT: usize = 16;
+
+const OWNER: Owner = Owner::Service("github");
+const TOKEN: Field = Field::secret("github_token", "a token that may write Actions secrets (GITHUB_TOKEN cannot)")
+    .key("token")
+    .of(OWNER);
+const APP: Field = Field::plain("app", "a GitHub App instead of a token").config_only().of(OWNER);
+const APP_ID: Field = Field::plain("app_id", "GitHub App id (instead of github_token)").key("id").of(OWNER);
+const APP_PRIVATE_KEY: Field =
+    Field::secret("app_private_key", "GitHub App private key, PEM").key("private_key").of(OWNER);
+const APP_INSTALLATION_ID: Field =
+    Field::plain("app_installation_id", "GitHub App installation id (looked up when absent)")
+        .key("installation_id")
+        .of(OWNER);
+const API_URL: Field = Field::plain("api_url", "REST API base URL").config_only().of(OWNER);
+const MAX_CONCURRENCY: Field =
+    Field::plain("max_concurrency", "GitHub requests in flight at once").config_only().of(OWNER);
+
+const SECTION: &[Field] = &[TOKEN, APP, API_URL, MAX_CONCURRENCY];
+const APP_SECTION: &[Field] = &[APP_ID, APP_PRIVATE_KEY, APP_INSTALLATION_ID];
+
+/// GitHub credentials.
+#[derive(Debug)]
+pub enum GithubAuth {
+    /// A token that may write secrets.
+    Token(Secret),
+    /// A GitHub App: installation tokens are made per owner.
+    App {
+        /// App id (the JWT issuer).
+        app_id: u64,
+        /// RSA private key, PEM.
+        private_key: Secret,
+        /// Installation to use for every owner; looked up per owner when absent.
+        installation_id: Option<u64>,
+    },
+}
+
+/// Where a secret lives: a scope with its own public key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GithubScope {
+    /// Repository secret.
+    Repo {
+        /// `owner/repo`.
+        repository: String,
+    },
+    /// Environment secret.
+    Environment {
+        /// `owner/repo`.
+        repository: String,
+        /// Environment name.
+        environment: String,
+    },
+    /// Organization secret.
+    Org {
+        /// Organization.
+        org: String,
+    },
+}
+
+impl GithubScope {
+    /// Human description.
+    pub fn describe(&self) -> String {
+        match self {
+            GithubScope::Repo { repository } => repository.clone(),
+            GithubScope::Environment { repository, environment } => format!("{repository} environment {environment}"),
+            GithubScope::Org { org } => format!("org {org}"),
+        }
+    }
+
+    /// The account that owns the secret (where a GitHub App is installed).
+    pub fn owner(&self) -> &str {
+        match self {
+            GithubScope::Repo { repository } | GithubScope::Environment { repository, .. } => {
+                repository.split('/').next().unwrap_or(repository)
+            }
+            GithubScope::Org { org } => org,
+        }
+    }
+
+    /// The URL path of the scope's secrets collection.
+    pub fn secrets_path(&self) -> Vec<&str> {
+        match self {
+            GithubScope::Repo { repository } => {
+                let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
+                vec!["repos", o, r, "actions", "secrets"]
+            }
+            GithubScope::Environment { repository, environment } => {
+                let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
+                vec!["repos", o, r, "environments", environment, "secrets"]
+            }
+            GithubScope::Org { org } => vec!["orgs", org, "actions", "secrets"],
+        }
+    }
+}
+
+type Cell<T> = Arc<OnceCell<T>>;
+
+fn cell<K: std::hash::Hash + Eq + Clone, T>(map: &Mutex<HashMap<K, Cell<T>>>, key: &K) -> Cell<T> {
+    map.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone()
+}
+
+/// The GitHub connection of a run, shared by its GitHub targets.
+#[derive(Debug)]
+pub struct Github {
+    /// REST API base, no trailing slash.
+    pub api_url: Url,
+    auth: GithubAuth,
+    keys: Mutex<HashMap<GithubScope, Cell<PublicKey>>>,
+    tokens: Mutex<HashMap<String, Cell<Secret>>>,
+    repo_ids: Mutex<HashMap<String, Cell<u64>>>,
+    /// Bounds requests in flight (`github.max_concurrency`), retries included.
+    in_flight: Semaphore,
+}
+
+impl Service for Github {
+    const KEY: &'static str = "github";
+    const FIELDS: &'static [Field] =
+        &[TOKEN, APP, APP_ID, APP_PRIVATE_KEY, APP_INSTALLATION_ID, API_URL, MAX_CONCURRENCY];
+
+    fn parse(section: Option<&Fields>, inputs: &Fields) -> Result<Self, InputError> {
+        let (api_url, max_concurrency, from_config) = match section {
+            Some(s) => {
+                s.finish(SECTION, &[])?;
+                (s.str(&API_URL)?.map(|u| (u, s.label(&API_URL))), s.str(&MAX_CONCURRENCY)?, auth(s)?)
+            }
+            None => (None, None, None),
+        };
+        let api_url = match api_url {
+            Some((u, label)) => check_url(&label, u.trim_end_matches('/'))?,
+            None => {
+                let u = inputs.env().get("GITHUB_API_URL").unwrap_or("https://api.github.com");
+                check_url("GITHUB_API_URL", u.trim_end_matches('/'))?
+            }
+        };
+        let max_concurrency = match max_concurrency {
+            None => DEFAULT_MAX_CONCURRENCY,
+            Some(n) => {
+                n.parse::<usize>().ok().filter(|n| (1..=MAX_CONCURRENCY_LIMIT).contains(n)).ok_or_else(|| {
+                    InputError::new("github.max_concurrency", format!("must be between 1 and {MAX_CONCURRENCY_LIMIT}"))
+                })?
+            }
+        };
+        let auth = match from_config {
+            Some(a) => a,
+            None => match auth(inputs)? {
+                Some(a) => a,
+                None if section.is_some() => {
+                    return Err(InputError::new(
+                        "github.token",
+                        "is required: set github.token or github.app in the config file (or the github_token input)",
+                    ))
+                }
+                None => {
+                    return Err(inputs.error(
+                        &TOKEN,
+                        "is required: set github_token (a token that may write Actions secrets) or app_id and app_private_key",
+                    ))
+                }
+            },
+        };
+        Ok(Github {
+            api_url,
+            auth,
+            keys: Mutex::default(),
+            tokens: Mutex::default(),
+            repo_ids: Mutex::default(),
+            in_flight: Semaphore::new(max_concurrency),
+        })
+    }
+}
+
+/// A token or an App, from the config section or the inputs; `None` when neither is given.
+fn auth(f: &Fields) -> Result<Option<GithubAuth>, InputError> {
+    let nested;
+    let app = if f.is_inputs() {
+        f.is_set(&APP_ID).then_some(f)
+    } else {
+        nested = f.section(&APP)?;
+        nested.as_ref()
+    };
+    match (f.is_set(&TOKEN), app) {
+        (true, Some(_)) if f.is_inputs() => Err(f.error(&APP_ID, "and github_token are both set: use one of them")),
+        (true, Some(_)) => Err(f.error(&APP, "and github.token are both set: use one of them")),
+        (true, None) => Ok(f.secret(&TOKEN)?.map(GithubAuth::Token)),
+        (false, Some(a)) => app_auth(a).map(Some),
+        (false, None) => Ok(None),
+    }
+}
+
+fn app_auth(f: &Fields) -> Result<GithubAuth, InputError> {
+    f.finish(APP_SECTION, &[])?;
+    let id = |field: &Field| -> Result<Option<u64>, InputError> {
+        match f.str(field)? {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| f.error(field, format!("`{v}` is not a numeric id"))),
+        }
+    };
+    let app_id = id(&APP_ID)?.ok_or_else(|| f.error(&APP_ID, "is required for a GitHub App"))?;
+    let private_key = f
+        .secret(&APP_PRIVATE_KEY)?
+        .ok_or_else(|| f.error(&APP_PRIVATE_KEY, "is required with a GitHub App id: the App's private key (PEM)"))?;
+    if jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose().as_bytes()).is_err() {
+        return Err(f.error(
+            &APP_PRIVATE_KEY,
+            "is not an RSA private key in PEM: use the .pem file GitHub generated for the App",
+        ));
+    }
+    Ok(GithubAuth::App { app_id, private_key, installation_id: id(&APP_INSTALLATION_ID)? })
+}
+
+#[derive(Deserialize)]
+struct KeyResponse {
+    key_id: String,
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct IdResponse {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    token: String,
+}
+
+#[derive(serde::Serialize)]
+struct AppClaims {
+    iat: i64,
+    exp: i64,
+    iss: String,
+}
+
+impl Github {
+    /// Every GitHub request goes through here: at most `max_concurrency` in flight.
+    pub async fn send(&self, http: &Http, what: &str, req: &Request) -> Attempted {
+        let _permit = self.in_flight.acquire().await;
+        log::debug(&format!("{} {}", req.method, req.url));
+        http.send_idempotent(what, req).await
+    }
+
+    /// A URL under the API base.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.api_url.clone();
+        url.path_segments_mut().expect("https base URL").pop_if_empty().extend(segments);
+        url
+    }
+
+    /// A request with GitHub's media type, the pinned API version and the token.
+    pub fn request(&self, method: Method, url: Url, token: &Secret) -> Request {
+        Request::new(method, url)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .bearer(token)
+    }
+
+    /// The token for requests about `scope`'s secrets.
+    pub async fn token(&self, http: &Http, scope: &GithubScope) -> Result<Secret, TargetError> {
+        match &self.auth {
+            GithubAuth::Token(t) => Ok(t.clone()),
+            GithubAuth::App { app_id, private_key, installation_id } => {
+                let c = cell(&self.tokens, &scope.owner().to_owned());
+                c.get_or_try_init(|| self.installation_token(http, *app_id, private_key, *installation_id, scope))
+                    .await
+                    .cloned()
+            }
+        }
+    }
+
+    async fn installation_token(
+        &self,
+        http: &Http,
+        app_id: u64,
+        key: &Secret,
+        installation_id: Option<u64>,
+        scope: &GithubScope,
+    ) -> Result<Secret, TargetError> {
+        let now = jiff::Timestamp::now().as_second();
+        // GitHub allows at most 10 minutes; backdate a minute against clock drift.
+        let claims = AppClaims { iat: now - 60, exp: now + 540, iss: app_id.to_string() };
+        let enc = jsonwebtoken::EncodingKey::from_rsa_pem(key.expose().as_bytes())
+            .map_err(|_| TargetError("the GitHub App private key is not an RSA PEM key".into()))?;
+        let jwt = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &enc)
+            .map_err(|e| TargetError(format!("cannot sign the GitHub App JWT: {e}")))?;
+        let jwt = Secret::new(jwt);
+
+        let id = match installation_id {
+            Some(id) => id,
+            None => {
+                let url = match scope {
+                    GithubScope::Org { org } => self.url(&["orgs", org, "installation"]),
+                    GithubScope::Repo { repository } | GithubScope::Environment { repository, .. } => {
+                        let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
+                        self.url(&["repos", o, r, "installation"])
+                    }
+                };
+                let r = self.get(http, url, &jwt, "GitHub App installation lookup").await?;
+                expect(&r, 200, &format!("GitHub App {app_id} installation for {}", scope.owner()), &scope.describe())?;
+                parse::<IdResponse>(&r, "installation")?.id
+            }
+        };
+        let url = self.url(&["app", "installations", &id.to_string(), "access_tokens"]);
+        let at = self.send(http, "GitHub App installation token", &self.request(Method::POST, url, &jwt)).await;
+        let r = at.result.map_err(|e| TargetError(format!("GitHub App installation token: {e}")))?;
+        expect(&r, 201, &format!("GitHub App installation {id} token"), &scope.describe())?;
+        let token = Secret::new(parse::<TokenResponse>(&r, "installation token")?.token);
+        log::debug(&format!("made a GitHub App installation token for {}", scope.owner()));
+        Ok(token)
+    }
+
+    /// `GET url`, with retries.
+    pub async fn get(&self, http: &Http, url: Url, token: &Secret, what: &str) -> Result<Response, TargetError> {
+        let req = self.request(Method::GET, url.clone(), token);
+        self.send(http, what, &req).await.result.map_err(|e| TargetError(format!("{what}: GET {url}: {e}")))
+    }
+
+    /// The scope's public key, fetched once per run.
+    pub async fn public_key(&self, http: &Http, scope: &GithubScope) -> Result<PublicKey, TargetError> {
+        let c = cell(&self.keys, scope);
+        c.get_or_try_init(|| async {
+            let token = self.token(http, scope).await?;
+            let mut segs = scope.secrets_path();
+            segs.push("public-key");
+            let r = self.get(http, self.url(&segs), &token, "public key").await?;
+            expect(&r, 200, "public key", &scope.describe())?;
+            let k = parse::<KeyResponse>(&r, "public key")?;
+            PublicKey::from_base64(&k.key_id, &k.key).map_err(|e| TargetError(format!("{}: {e}", scope.describe())))
+        })
+        .await
+        .cloned()
+    }
+
+    /// A repository's id (for an org secret's selected repositories), looked up once per run.
+    pub async fn repo_id(&self, http: &Http, org: &str, name: &str, token: &Secret) -> Result<u64, TargetError> {
+        let full = format!("{org}/{name}");
+        let c = cell(&self.repo_ids, &full);
+        c.get_or_try_init(|| async {
+            let r = self.get(http, self.url(&["repos", org, name]), token, "repository lookup").await?;
+            if r.status.as_u16() == 404 {
+                return Err(TargetError(format!(
+                    "selected repository {full} was not found, or the token cannot see it"
+                )));
+            }
+            expect(&r, 200, "repository lookup", &full)?;
+            Ok(parse::<IdResponse>(&r, "repository")?.id)
+        })
+        .await
+        .copied()
+    }
+}
+
+/// Parses a GitHub answer, or says it was unexpected.
+pub fn parse<T: serde::de::DeserializeOwned>(r: &Response, what: &str) -> Result<T, TargetError> {
+    serde_json::from_slice(&r.body)
+        .map_err(|_| TargetError(format!("GitHub answered a {what} request with an unexpected body: {}", r.snippet())))
+}
+
+/// `Ok` when GitHub answered `want`, else its answer as an error.
+pub fn expect(r: &Response, want: u16, what: &str, target: &str) -> Result<(), TargetError> {
+    if r.status.as_u16() == want {
+        Ok(())
+    } else {
+        Err(github_error(r, what, target))
+    }
+}
+
+/// GitHub's answer, with what it usually means.
+pub fn github_error(r: &Response, what: &str, target: &str) -> TargetError {
+    status_error(r, what, target, |status| match status {
+        401 => " (the token is invalid or expired)",
+        403 => {
+            " (the token may not write Actions secrets: a fine-grained token needs \"Secrets: read and write\" on the \
+             repository, or \"Organization secrets\" for an org; a GitHub App needs the secrets permission; \
+             GITHUB_TOKEN cannot write secrets)"
+        }
+        404 => " (not found: check the repository, environment or organization name, and that the token can see it)",
+        _ => "",
+    })
+}
