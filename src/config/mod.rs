@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::InputError;
@@ -15,6 +14,10 @@ use crate::providers::{Provider, ProviderKind};
 use crate::registry;
 use crate::services::Services;
 use crate::targets::{Planned, TargetContext, TargetKind, ValueKind};
+
+mod settings;
+
+use settings::{parse_recipient, run_settings};
 
 /// Default total time for one HTTP request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -134,47 +137,6 @@ fn read_config(path: &Path) -> Result<Document, InputError> {
             .map_err(|e| InputError::new(label(CONFIG.input), format!("cannot read {}: {e}", path.display())))?,
     );
     Document::parse(&text, &path.display().to_string())
-}
-
-/// The run's own settings: the request timeout, extra CAs, the default rescue recipient.
-struct RunSettings {
-    timeout: Duration,
-    ca_pem: Option<Vec<u8>>,
-    rescue: Option<age::x25519::Recipient>,
-}
-
-fn run_settings(inputs: &Inputs, top: Option<&Fields>) -> Result<RunSettings, InputError> {
-    let http = match top {
-        Some(t) => t.section(&HTTP)?,
-        None => None,
-    };
-    if let Some(h) = &http {
-        h.finish(&[TIMEOUT], &[])?;
-    }
-    let timeout = match (inputs.get(TIMEOUT.input), &http) {
-        (Some(t), _) => parse_duration(&label(TIMEOUT.input), t)?,
-        (None, Some(h)) => match h.str(&TIMEOUT)? {
-            Some(t) => parse_duration(&h.label(&TIMEOUT), &t)?,
-            None => DEFAULT_TIMEOUT,
-        },
-        (None, None) => DEFAULT_TIMEOUT,
-    };
-    if timeout.is_zero() || timeout > Duration::from_secs(600) {
-        return Err(InputError::new(label(TIMEOUT.input), "must be between 1s and 10m"));
-    }
-    let ca_pem = match inputs.get(CA_FILE.input) {
-        Some(path) => Some(read_ca(&label(CA_FILE.input), Path::new(path))?),
-        None => None,
-    };
-    let rescue = match (inputs.get(RESCUE_RECIPIENT.input), top) {
-        (Some(r), _) => Some(parse_recipient(&label(RESCUE_RECIPIENT.input), r)?),
-        (None, Some(t)) => match t.str(&RESCUE_RECIPIENT)? {
-            Some(r) => Some(parse_recipient(&t.label(&RESCUE_RECIPIENT), &r)?),
-            None => None,
-        },
-        (None, None) => None,
-    };
-    Ok(RunSettings { timeout, ca_pem, rescue })
 }
 
 fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_run: bool) -> Result<Plan, InputError> {
@@ -461,20 +423,5 @@ fn check_name(input: &str, name: &str) -> Result<(), InputError> {
         Ok(())
     } else {
         Err(InputError::new(input, format!("`{name}` is not valid: use 1-64 of a-z, 0-9 and -")))
-    }
-}
-
-fn parse_recipient(input: &str, s: &str) -> Result<age::x25519::Recipient, InputError> {
-    age::x25519::Recipient::from_str(s.trim()).map_err(|_| {
-        InputError::new(input, "is not an age X25519 recipient: use the age1... line that age-keygen prints")
-    })
-}
-
-fn read_ca(input: &str, path: &Path) -> Result<Vec<u8>, InputError> {
-    let pem =
-        std::fs::read(path).map_err(|e| InputError::new(input, format!("cannot read {}: {e}", path.display())))?;
-    match reqwest::Certificate::from_pem_bundle(&pem) {
-        Ok(certs) if !certs.is_empty() => Ok(pem),
-        _ => Err(InputError::new(input, format!("{} holds no PEM certificate", path.display()))),
     }
 }

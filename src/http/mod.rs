@@ -11,20 +11,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
 use tokio::sync::watch;
-use url::Url;
-use zeroize::{Zeroize, Zeroizing};
 
 use crate::log;
-use crate::secret::{redact, Secret};
 
+mod message;
 #[cfg(test)]
 pub mod testing;
+mod transport;
 
+pub use message::{Request, Response};
 pub use reqwest::Method;
+pub use transport::{Reqwest, Transport};
 
 /// Largest response body read; anything longer is an error (no API here returns more).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -37,172 +36,6 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 const CONNECT_ATTEMPTS: u32 = 3;
 const BASE_DELAY: Duration = Duration::from_millis(400);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
-
-#[derive(Clone)]
-enum HeaderText {
-    Plain(String),
-    /// A header that carries a credential: marked sensitive on the wire, never printed.
-    Secret(Secret),
-}
-
-/// A request body: its bytes are zeroized when the last copy is dropped.
-#[derive(Clone)]
-struct Body {
-    content_type: &'static str,
-    bytes: Arc<Zeroizing<Vec<u8>>>,
-}
-
-/// One HTTP request, described before it is sent (and possibly sent again, unchanged).
-#[derive(Clone)]
-pub struct Request {
-    /// The method.
-    pub method: Method,
-    /// The URL.
-    pub url: Url,
-    headers: Vec<(&'static str, HeaderText)>,
-    body: Option<Body>,
-}
-
-impl fmt::Debug for Request {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: Vec<String> = self
-            .headers
-            .iter()
-            .map(|(k, v)| match v {
-                HeaderText::Plain(v) => format!("{k}: {v}"),
-                HeaderText::Secret(_) => format!("{k}: [redacted]"),
-            })
-            .collect();
-        f.debug_struct("Request")
-            .field("method", &self.method)
-            .field("url", &self.url.as_str())
-            .field("headers", &headers)
-            .field("body_bytes", &self.body.as_ref().map(|b| b.bytes.len()))
-            .finish()
-    }
-}
-
-/// Zeroizes every string of a JSON value (one that held a secret and has been serialized).
-fn scrub_json(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::String(s) => s.zeroize(),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
-        serde_json::Value::Object(m) => m.iter_mut().for_each(|(_, v)| scrub_json(v)),
-        _ => {}
-    }
-}
-
-impl Request {
-    /// A request with no headers and no body.
-    pub fn new(method: Method, url: Url) -> Self {
-        Request { method, url, headers: Vec::new(), body: None }
-    }
-
-    /// `GET url`.
-    pub fn get(url: Url) -> Self {
-        Request::new(Method::GET, url)
-    }
-
-    /// `POST url`.
-    pub fn post(url: Url) -> Self {
-        Request::new(Method::POST, url)
-    }
-
-    /// `PUT url`.
-    pub fn put(url: Url) -> Self {
-        Request::new(Method::PUT, url)
-    }
-
-    /// Adds a header.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, HeaderText::Plain(value.into())));
-        self
-    }
-
-    /// Adds a header whose value is a credential: sent marked sensitive, never printed.
-    pub fn secret_header(mut self, name: &'static str, value: Secret) -> Self {
-        self.headers.push((name, HeaderText::Secret(value)));
-        self
-    }
-
-    /// `Authorization: Bearer <token>`.
-    pub fn bearer(self, token: &Secret) -> Self {
-        let value = Secret::new(format!("Bearer {}", token.expose()));
-        self.secret_header("authorization", value)
-    }
-
-    /// A JSON body. The value is serialized into zeroizing memory, then its strings are zeroized.
-    pub fn json(mut self, mut value: serde_json::Value) -> Self {
-        let bytes = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
-        scrub_json(&mut value);
-        self.body = Some(Body { content_type: "application/json", bytes: Arc::new(bytes) });
-        self
-    }
-
-    /// An `application/x-www-form-urlencoded` body.
-    pub fn form(mut self, pairs: &[(&str, &str)]) -> Self {
-        let mut text = Zeroizing::new(String::new());
-        {
-            let mut ser = url::form_urlencoded::Serializer::new(&mut *text);
-            for (k, v) in pairs {
-                ser.append_pair(k, v);
-            }
-        }
-        let bytes = Zeroizing::new(text.as_bytes().to_vec());
-        self.body = Some(Body { content_type: "application/x-www-form-urlencoded", bytes: Arc::new(bytes) });
-        self
-    }
-
-    /// A header's value (a credential included: for transports and tests).
-    pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| match v {
-            HeaderText::Plain(v) => v.as_str(),
-            HeaderText::Secret(s) => s.expose(),
-        })
-    }
-
-    /// True when the header carries a credential.
-    pub fn is_sensitive(&self, name: &str) -> bool {
-        self.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case(name) && matches!(v, HeaderText::Secret(_)))
-    }
-
-    /// The body's bytes and content type.
-    pub fn body(&self) -> Option<(&'static str, &[u8])> {
-        self.body.as_ref().map(|b| (b.content_type, b.bytes.as_slice()))
-    }
-}
-
-/// A response with its body read (and capped).
-#[derive(Debug)]
-pub struct Response {
-    /// Status code.
-    pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// Body bytes.
-    pub body: Zeroizing<Vec<u8>>,
-}
-
-impl Response {
-    /// The body as text, shortened and scrubbed of every known secret, for error messages.
-    pub fn snippet(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body);
-        let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let cut: String = one_line.chars().take(300).collect();
-        redact(&cut)
-    }
-
-    /// What an API says went wrong: its JSON `message` (GitHub, GitLab; a string or a
-    /// field-by-field object) or `error`, else the body's start; scrubbed of every known secret.
-    pub fn message(&self) -> String {
-        let v: Option<serde_json::Value> = serde_json::from_slice(&self.body).ok();
-        match v.as_ref().and_then(|v| v.get("message").or_else(|| v.get("error"))) {
-            Some(serde_json::Value::String(s)) => redact(s),
-            Some(other) => redact(&other.to_string()),
-            None => self.snippet(),
-        }
-    }
-}
 
 /// A request that produced no response.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -269,127 +102,6 @@ impl Shutdown {
             _ = tokio::time::sleep(d) => true,
             _ = rx.wait_for(|v| *v) => false,
         }
-    }
-}
-
-/// Sends one request once and reads its response (body capped at [`MAX_BODY`]). The seam
-/// between the modules and the network.
-#[async_trait]
-pub trait Transport: Send + Sync {
-    /// Sends `req` once.
-    async fn send(&self, req: &Request) -> Result<Response, HttpError>;
-}
-
-/// The production transport: reqwest with rustls.
-#[derive(Debug)]
-pub struct Reqwest {
-    client: reqwest::Client,
-    timeout: Duration,
-}
-
-impl Reqwest {
-    /// Builds the client. `ca_pem` adds CA certificates to the system's (`SSL_CERT_FILE` is
-    /// honoured by the platform verifier).
-    pub fn new(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Reqwest, String> {
-        let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            let same_origin = attempt.previous().last().is_some_and(|prev| prev.origin() == attempt.url().origin());
-            if attempt.previous().len() >= 5 || !same_origin {
-                // Not followed: the 3xx comes back as the response, and no header travels on.
-                attempt.stop()
-            } else {
-                attempt.follow()
-            }
-        });
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("secret-rotator/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout)
-            .redirect(redirects)
-            .pool_idle_timeout(Duration::from_secs(30));
-        if let Some(pem) = ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA file: {e}"))?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot set up HTTPS (is a CA bundle installed? set SSL_CERT_FILE): {e}"))?;
-        Ok(Reqwest { client, timeout })
-    }
-
-    fn build(&self, req: &Request) -> Result<reqwest::RequestBuilder, HttpError> {
-        let mut headers = HeaderMap::new();
-        for (name, value) in &req.headers {
-            let (text, sensitive) = match value {
-                HeaderText::Plain(v) => (v.as_str(), false),
-                HeaderText::Secret(s) => (s.expose(), true),
-            };
-            let mut v = HeaderValue::from_str(text)
-                .map_err(|_| HttpError::NotSent(format!("the {name} header holds characters HTTP does not allow")))?;
-            v.set_sensitive(sensitive);
-            headers.append(*name, v);
-        }
-        let mut builder = self.client.request(req.method.clone(), req.url.clone());
-        if let Some(body) = &req.body {
-            headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static(body.content_type));
-            builder = builder.body(body.bytes.to_vec());
-        }
-        Ok(builder.headers(headers))
-    }
-
-    fn classify(&self, e: &reqwest::Error) -> HttpError {
-        let text = redact(&error_chain(e));
-        if e.is_connect() && is_tls_failure(e) {
-            HttpError::Tls(text)
-        } else if e.is_connect() {
-            HttpError::NotSent(text)
-        } else if e.is_timeout() {
-            HttpError::Timeout(self.timeout)
-        } else {
-            HttpError::Transport(text)
-        }
-    }
-}
-
-/// True when the error chain holds a rustls error: the certificate or handshake was refused.
-fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        // An io::Error hides its inner error from `source()` (and may wrap another io::Error).
-        let mut inner: &(dyn std::error::Error + 'static) = err;
-        loop {
-            if inner.downcast_ref::<rustls::Error>().is_some() {
-                return true;
-            }
-            match inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-                Some(next) => inner = next,
-                None => break,
-            }
-        }
-        cur = err.source();
-    }
-    false
-}
-
-#[async_trait]
-impl Transport for Reqwest {
-    async fn send(&self, req: &Request) -> Result<Response, HttpError> {
-        let mut resp = self.build(req)?.send().await.map_err(|e| self.classify(&e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let mut body = Zeroizing::new(Vec::new());
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_BODY {
-                        return Err(HttpError::TooLarge);
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(self.classify(&e)),
-            }
-        }
-        Ok(Response { status, headers, body })
     }
 }
 
@@ -485,21 +197,6 @@ impl Http {
     }
 }
 
-/// The error and its sources on one line (reqwest's top-level message alone says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// How long to wait before retrying this response, or `None` when it is final.
 pub fn retry_delay(r: &Response, attempt: u32) -> Option<Duration> {
     let status = r.status.as_u16();
@@ -563,18 +260,9 @@ fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     fn resp(status: u16, headers: &[(&'static str, &str)], body: &str) -> Response {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        Response {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: h,
-            body: Zeroizing::new(body.as_bytes().to_vec()),
-        }
+        testing::response(status, body, headers)
     }
 
     #[test]
@@ -605,32 +293,6 @@ mod tests {
         let d =
             retry_delay(&resp(403, &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)], ""), 1).unwrap();
         assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(7), "{d:?}");
-    }
-
-    #[test]
-    fn tls_failures_are_found_by_type_however_deeply_wrapped() {
-        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let nested = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
-        assert!(is_tls_failure(&nested));
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "certificate mentioned in text");
-        assert!(!is_tls_failure(&refused), "the words of a message do not decide");
-    }
-
-    #[test]
-    fn credential_headers_go_on_the_wire_marked_sensitive() {
-        let transport = Reqwest::new(Duration::from_secs(5), None).unwrap();
-        let req = Request::post("https://api.example.com/x".parse().unwrap())
-            .header("accept", "application/json")
-            .secret_header("PRIVATE-TOKEN", Secret::new("glpat-0123456789"))
-            .bearer(&Secret::new("tok-0123456789"))
-            .json(serde_json::json!({ "value": "v" }));
-        let built = transport.build(&req).unwrap().build().unwrap();
-        let h = built.headers();
-        assert!(h["private-token"].is_sensitive());
-        assert!(h["authorization"].is_sensitive());
-        assert!(!h["accept"].is_sensitive());
-        assert_eq!(h["content-type"], "application/json");
-        assert!(!format!("{req:?}").contains("0123456789"), "{req:?}");
     }
 
     #[test]
