@@ -2,18 +2,21 @@
 //! adding its module and a line here.
 
 use crate::inputs::Field;
-use crate::providers::{gitlab_token, oauth2, ProviderKind};
-use crate::services::{github::Github, gitlab::Gitlab, Service};
-use crate::targets::{github, gitlab, TargetKind};
+use crate::providers::{self, ProviderKind};
+use crate::services::{self, Service};
+use crate::targets::{self, TargetKind};
 
 /// Every provider.
-pub const PROVIDERS: &[&ProviderKind] = &[&oauth2::KIND, &gitlab_token::KIND];
+pub const PROVIDERS: &[&ProviderKind] = &[&providers::oauth2::KIND, &providers::gitlab_token::KIND];
 
 /// Every target.
-pub const TARGETS: &[&TargetKind] = &[&github::KIND, &gitlab::KIND];
+pub const TARGETS: &[&TargetKind] = &[&targets::github::KIND, &targets::gitlab::KIND];
 
 /// Every service: its config section key and its settings.
-pub const SERVICES: &[(&str, &[Field])] = &[(Github::KEY, Github::FIELDS), (Gitlab::KEY, Gitlab::FIELDS)];
+pub const SERVICES: &[(&str, &[Field])] = &[
+    (services::github::Github::KEY, services::github::Github::FIELDS),
+    (services::gitlab::Gitlab::KEY, services::gitlab::Gitlab::FIELDS),
+];
 
 /// The provider named `name`.
 pub fn provider(name: &str) -> Option<&'static ProviderKind> {
