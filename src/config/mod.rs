@@ -272,8 +272,9 @@ fn from_inputs(inputs: &Inputs, env: &Env, dry_run: bool) -> Result<Plan, InputE
         Some(p) => registry::provider(p)
             .ok_or_else(|| f.error(&PROVIDER, format!("`{p}` is not a provider: use {}", provider_names())))?,
     };
+    check_applies(inputs, &f, provider_kind, None)?;
     let target_kind = single_target(&f, env)?;
-    check_applies(inputs, &f, provider_kind, target_kind)?;
+    check_applies(inputs, &f, provider_kind, Some(target_kind))?;
 
     let given_name = f.str(&NAME)?;
     if let Some(n) = &given_name {
@@ -325,22 +326,25 @@ fn single_target(f: &Fields, env: &Env) -> Result<&'static TargetKind, InputErro
 /// An input that belongs to another provider or target than the chosen ones is a mistake
 /// worth naming (derived from the inputs' owners: an input several modules share applies
 /// when any of them is chosen).
-fn check_applies(inputs: &Inputs, f: &Fields, provider: &ProviderKind, target: &TargetKind) -> Result<(), InputError> {
+/// Without `target`, only the provider's inputs are checked (the target is not known yet).
+fn check_applies(
+    inputs: &Inputs,
+    f: &Fields,
+    provider: &ProviderKind,
+    target: Option<&TargetKind>,
+) -> Result<(), InputError> {
     let all: Vec<&Field> = registry::fields().collect();
-    let applies = |name: &str| {
-        all.iter().any(|x| {
-            x.input == name && (x.owner == Owner::Provider(provider.name) || x.owner == Owner::Target(target.name))
-        })
+    let chosen = |owner: Owner| {
+        owner == Owner::Provider(provider.name) || target.is_some_and(|t| owner == Owner::Target(t.name))
     };
+    let applies = |name: &str| all.iter().any(|x| x.input == name && chosen(x.owner));
     for field in all.iter().filter(|x| inputs.is_set(x.input) && !applies(x.input)) {
-        match field.owner {
-            Owner::Provider(_) => {
+        match (field.owner, target) {
+            (Owner::Provider(_), _) => {
                 return Err(f.error(field, format!("does not apply to provider {}: drop it", provider.name)))
             }
-            Owner::Target(owner) => {
-                return Err(
-                    f.error(field, format!("applies to target {owner}, not {}: drop it or set target", target.name))
-                )
+            (Owner::Target(owner), Some(t)) => {
+                return Err(f.error(field, format!("applies to target {owner}, not {}: drop it or set target", t.name)))
             }
             _ => {}
         }
@@ -423,5 +427,76 @@ fn check_name(input: &str, name: &str) -> Result<(), InputError> {
         Ok(())
     } else {
         Err(InputError::new(input, format!("`{name}` is not valid: use 1-64 of a-z, 0-9 and -")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn inputs(env: &Env) -> Inputs {
+        Inputs::collect(table(), &HashMap::new(), env)
+    }
+
+    fn config(yaml: &str) -> (tempfile::TempDir, RunOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yml");
+        std::fs::write(&path, yaml).unwrap();
+        (dir, RunOptions { config: Some(path), ..RunOptions::default() })
+    }
+
+    #[test]
+    fn every_input_is_lowercase_underscore_and_listed_once() {
+        let names: Vec<&str> = table().iter().map(|f| f.input).collect();
+        for n in &names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+        }
+        let unique: HashSet<&&str> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        assert!(names.contains(&"token_url") && names.contains(&"variable_name") && names.contains(&"github_token"));
+    }
+
+    #[test]
+    fn an_input_of_another_provider_is_named_before_anything_else() {
+        let env = Env::from_pairs([("INPUT_PROVIDER", "gitlab-token"), ("INPUT_TOKEN_URL", "https://x.example")]);
+        let err = build(&inputs(&env), &env, &RunOptions::default()).err().unwrap();
+        assert_eq!(err.to_string(), "input token_url: does not apply to provider gitlab-token: drop it");
+    }
+
+    #[test]
+    fn only_reads_nothing_of_the_rotations_it_leaves_out() {
+        let yaml = "github: { token: { env: GH } }\nrotations:\n\
+            - name: a\n  provider: { type: oauth2, token_url: 'http://nowhere.example', client_id: c, refresh_token: { env: UNSET } }\n  targets: [ { gitlab: { project: x, variable: A } } ]\n\
+            - name: b\n  provider: { type: oauth2, token_url: 'https://auth.example', client_id: c, refresh_token: { env: RT } }\n  targets: [ { github: { repository: acme/app, secret: B } } ]\n";
+        let (_dir, mut opts) = config(yaml);
+        opts.only = vec!["b".into()];
+        let env = Env::from_pairs([
+            ("GH", "ghp_0123456789"),
+            ("RT", "r1-0123456789"),
+            ("CI_SERVER_URL", "http://gl.example"),
+        ]);
+        let plan = build(&inputs(&env), &env, &opts).unwrap();
+        assert_eq!(plan.rotations.len(), 1);
+        assert_eq!(plan.rotations[0].name, "b");
+        opts.only = vec![];
+        let err = build(&inputs(&env), &env, &opts).err().unwrap();
+        assert_eq!(err.input, "rotations[0].provider.token_url", "{err}");
+    }
+
+    #[test]
+    fn a_target_entry_names_one_kind_and_a_known_value() {
+        let yaml = "github: { token: { env: GH } }\nrotations:\n- name: a\n  provider: { type: oauth2, token_url: 'https://auth.example', client_id: c, refresh_token: { env: RT } }\n  targets:\n  - { github: { repository: acme/app, secret: A }, value: token }\n";
+        let (_dir, opts) = config(yaml);
+        let env = Env::from_pairs([("GH", "ghp_0123456789"), ("RT", "r1-0123456789")]);
+        let err = build(&inputs(&env), &env, &opts).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "rotations[0].targets[0].value: `token` is not a value of provider oauth2: use refresh_token or access_token"
+        );
+        let (_dir, opts) = config(&yaml.replace("value: token", "gitlab: { project: x, variable: B }"));
+        let err = build(&inputs(&env), &env, &opts).err().unwrap();
+        assert_eq!(err.to_string(), "rotations[0].targets[0]: a target is one of `github:`, `gitlab:`, not several");
     }
 }
