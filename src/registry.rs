@@ -14,7 +14,7 @@ pub const TARGETS: &[&TargetKind] = &[&targets::github::KIND, &targets::gitlab::
 
 /// Every service: its config section key and its settings.
 pub const SERVICES: &[(&str, &[Field])] = &[
-    (services::github::Github::KEY, services::github::Github::FIELDS),
+    (targets::github::Github::KEY, targets::github::Github::FIELDS),
     (services::gitlab::Gitlab::KEY, services::gitlab::Gitlab::FIELDS),
 ];
 

@@ -306,11 +306,7 @@ fn from_inputs(inputs: &Inputs, env: &Env, dry_run: bool) -> Result<Plan, InputE
 /// The `target` input, or the CI system the run is in.
 fn single_target(f: &Fields, env: &Env) -> Result<&'static TargetKind, InputError> {
     let names: Vec<&str> = registry::TARGETS.iter().map(|t| t.name).collect();
-    let by_ci = || match () {
-        _ if env.is_true("GITHUB_ACTIONS") => registry::target("github"),
-        _ if env.is_true("GITLAB_CI") => registry::target("gitlab"),
-        _ => None,
-    };
+    let by_ci = || registry::TARGETS.iter().copied().find(|t| t.default_in.is_some_and(|v| env.is_true(v)));
     match f.str(&TARGET)? {
         Some(t) => registry::target(&t)
             .ok_or_else(|| f.error(&TARGET, format!("`{t}` is not a target: use {}", names.join(" or ")))),

@@ -174,7 +174,7 @@ impl Provider for GitlabToken {
     }
 
     fn writes_to(&self, service: &str) -> bool {
-        service == "gitlab"
+        service == <Gitlab as crate::services::Service>::KEY
     }
 
     async fn check(&self, http: &Http) -> Result<Checked, ProviderError> {

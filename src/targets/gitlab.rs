@@ -13,6 +13,7 @@ use crate::http::{Http, Method, Response};
 use crate::inputs::{Field, Fields, Owner};
 use crate::secret::Secret;
 use crate::services::gitlab::{check_path, Gitlab};
+use crate::services::Service;
 
 const OWNER: Owner = Owner::Target("gitlab");
 const VARIABLE_NAME: Field =
@@ -41,6 +42,7 @@ const VARIABLE_DESCRIPTION: Field =
 pub const KIND: TargetKind = TargetKind {
     name: "gitlab",
     key: "gitlab",
+    default_in: Some("GITLAB_CI"),
     fields: &[
         VARIABLE_NAME,
         PROJECT,
@@ -150,7 +152,7 @@ fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
         return Err(f.error(&MASKED, "is false but masked_and_hidden is true: a hidden variable is always masked"));
     }
     let gitlab = ctx.services.get::<Gitlab>()?;
-    if gitlab.writer.is_none() && !ctx.provider.writes_to(KIND.name) {
+    if gitlab.writer.is_none() && !ctx.provider.writes_to(Gitlab::KEY) {
         return Err(InputError::new(
             gitlab.writer_label.clone(),
             format!(

@@ -22,6 +22,8 @@ pub struct TargetKind {
     pub name: &'static str,
     /// The key of a config file's target entry (`- github: { ... }`).
     pub key: &'static str,
+    /// The variable (set to `true`) of the CI system where this is the default single target.
+    pub default_in: Option<&'static str>,
     /// Its inputs and config keys (owned by it).
     pub fields: &'static [Field],
     /// Validates one target entry (in single-rotation mode, the target inputs, which may

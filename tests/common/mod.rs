@@ -94,8 +94,14 @@ pub struct OAuth {
 impl OAuth {
     pub fn start() -> OAuth {
         let deps = deps();
+        // The script must sit beside node_modules to import oidc-provider. Tests start servers in
+        // parallel: copy, then rename into place, so a starting node never reads a half-written file.
         let script = deps.join("node/oauth_server.mjs");
-        std::fs::copy(root().join("tests/support/oauth_server.mjs"), &script).unwrap();
+        static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmp = deps.join(format!("node/.oauth_server.mjs.{}.{n}", std::process::id()));
+        std::fs::copy(root().join("tests/support/oauth_server.mjs"), &tmp).unwrap();
+        std::fs::rename(&tmp, &script).unwrap();
         let mut cmd = node();
         cmd.arg(&script);
         let (proc_, port) = spawn(cmd);

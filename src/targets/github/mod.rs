@@ -1,5 +1,5 @@
 //! Target `github`: repository, environment and organization Actions secrets, sealed to the
-//! scope's public key (the connection and its caches are in `services::github`).
+//! scope's public key (the connection and its caches are in `connection.rs`).
 
 use std::sync::Arc;
 
@@ -13,7 +13,11 @@ use crate::error::InputError;
 use crate::http::{Http, Method};
 use crate::inputs::{Field, Fields, Owner};
 use crate::secret::Secret;
-use crate::services::github::{expect, github_error, parse as parse_body, Github, GithubScope};
+
+mod connection;
+
+use connection::{expect, github_error, parse as parse_body};
+pub use connection::{Github, GithubAuth, GithubScope};
 
 /// GitHub's limit on a secret's value.
 pub const MAX_SECRET_BYTES: usize = 48 * 1024;
@@ -35,6 +39,7 @@ const SELECTED_REPOSITORIES: Field =
 pub const KIND: TargetKind = TargetKind {
     name: "github",
     key: "github",
+    default_in: Some("GITHUB_ACTIONS"),
     fields: &[SECRET_NAME, ACCESS_TOKEN_SECRET_NAME, REPOSITORY, ENVIRONMENT, ORG, VISIBILITY, SELECTED_REPOSITORIES],
     parse,
 };

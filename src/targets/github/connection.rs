@@ -10,13 +10,13 @@ use serde::Deserialize;
 use tokio::sync::{OnceCell, Semaphore};
 use url::Url;
 
-use super::Service;
 use crate::crypto::PublicKey;
 use crate::error::InputError;
 use crate::http::{Attempted, Http, Method, Request, Response};
 use crate::inputs::{check_url, Field, Fields, Owner};
 use crate::log;
 use crate::secret::Secret;
+use crate::services::Service;
 use crate::targets::{status_error, TargetError};
 
 /// Default bound on GitHub requests in flight: well inside GitHub's limits on concurrent
