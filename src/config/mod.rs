@@ -4,7 +4,7 @@
 //! the run's settings); every provider- or target-specific rule lives in that module.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::InputError;
@@ -114,8 +114,11 @@ pub fn build(inputs: &Inputs, env: &Env, opts: &RunOptions) -> Result<Plan, Inpu
                     "is not used with config: put it in the config file, or drop config",
                 ));
             }
-            let doc = read_config(path)?;
-            from_config(&doc, inputs, env, &only, dry_run)
+            let text =
+                zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    InputError::new(label(CONFIG.input), format!("cannot read {}: {e}", path.display()))
+                })?);
+            from_yaml(&text, &path.display().to_string(), inputs, env, &only, dry_run)
         }
         None => {
             if !only.is_empty() {
@@ -131,12 +134,18 @@ fn per_rotation(f: &Field) -> bool {
     matches!(f.owner, Owner::Rotation | Owner::Provider(_) | Owner::Target(_))
 }
 
-fn read_config(path: &Path) -> Result<Document, InputError> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| InputError::new(label(CONFIG.input), format!("cannot read {}: {e}", path.display())))?,
-    );
-    Document::parse(&text, &path.display().to_string())
+/// Builds the plan from a config file's text (`source` names it in errors), with the inputs
+/// that apply in config mode: what `build` does once it has read the file.
+pub fn from_yaml(
+    text: &str,
+    source: &str,
+    inputs: &Inputs,
+    env: &Env,
+    only: &[String],
+    dry_run: bool,
+) -> Result<Plan, InputError> {
+    let doc = Document::parse(text, source)?;
+    from_config(&doc, inputs, env, only, dry_run)
 }
 
 fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_run: bool) -> Result<Plan, InputError> {
