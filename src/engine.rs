@@ -26,7 +26,7 @@ use crate::plan::{Plan, Rotation};
 use crate::providers::{Checked, ProviderError, Rotated};
 use crate::report::{Report, RotationReport, RotationStatus, TargetReport, TargetStatus};
 use crate::secret::Secret;
-use crate::targets::{Prepared, Target, TargetError, ValueKind};
+use crate::targets::{Prepared, Proof, Target, TargetError, ValueKind};
 
 /// What the engine needs from its surroundings.
 pub struct Context<'a> {
@@ -36,6 +36,9 @@ pub struct Context<'a> {
     pub mask: &'a (dyn Fn(&Secret) + Sync),
     /// Where rescue files go (the working directory).
     pub rescue_dir: PathBuf,
+    /// When this job received its secrets, at the latest (the process start): a target updated
+    /// later holds a newer value than ours, which the preflight must not overwrite.
+    pub received_at: jiff::Timestamp,
 }
 
 /// A finished run: the report, and the new values of each rotation.
@@ -181,9 +184,12 @@ async fn preflight(r: &Rotation, dry_run: bool, ctx: &Context<'_>, rep: &mut Rot
     let current = r.provider.current();
     let mut set = JoinSet::new();
     for (i, p) in r.targets.iter().enumerate() {
-        let (target, http, live) = (p.target.clone(), ctx.http.clone(), current.clone());
+        let (target, http, live, received_at) = (p.target.clone(), ctx.http.clone(), current.clone(), ctx.received_at);
         let value = (p.value == ValueKind::Credential).then(|| current.clone());
-        set.spawn(async move { (i, target.preflight(&http, value.as_ref(), &live, dry_run).await) });
+        set.spawn(async move {
+            let proof = Proof { current: value.as_ref(), live: &live, dry_run, received_at };
+            (i, target.preflight(&http, proof).await)
+        });
     }
     let mut failures = Vec::new();
     while let Some(joined) = set.join_next().await {
@@ -533,16 +539,10 @@ mod tests {
             self.log.lock().unwrap().push(format!("updated_at {}", self.name));
             Ok(self.updated_at)
         }
-        async fn preflight(
-            &self,
-            _http: &Http,
-            current: Option<&Secret>,
-            _live: &Secret,
-            dry_run: bool,
-        ) -> Result<Prepared, TargetError> {
-            let value = current.map(Secret::expose).unwrap_or("-");
+        async fn preflight(&self, _http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
+            let value = proof.current.map(Secret::expose).unwrap_or("-");
             self.log.lock().unwrap().push(format!("preflight {} {value}", self.name));
-            match (self.fail_preflight, self.missing && dry_run) {
+            match (self.fail_preflight, self.missing && proof.dry_run) {
                 (true, _) => Err(TargetError(format!("fake {}: refused", self.name))),
                 (false, true) => Ok(Prepared::WouldCreate),
                 (false, false) => Ok(Prepared::Ready),
@@ -578,7 +578,7 @@ mod tests {
         let http = fake.http();
         let masked = Mutex::new(Vec::new());
         let mask = |s: &Secret| masked.lock().unwrap().push(s.expose().to_owned());
-        let ctx = Context { http: &http, mask: &mask, rescue_dir: dir.to_owned() };
+        let ctx = Context { http: &http, mask: &mask, rescue_dir: dir.to_owned(), received_at: jiff::Timestamp::now() };
         let (rep, _) = rotate_one(r, dry_run, &ctx).await;
         assert!(fake.requests().is_empty(), "the engine itself sends nothing");
         (rep, masked.into_inner().unwrap())

@@ -15,6 +15,8 @@ use crate::secret::Secret;
 
 /// Runs the whole program with these arguments and this environment; returns the exit code.
 pub fn main(args: Vec<OsString>, env: Env) -> Exit {
+    // The job received its secrets before this process started.
+    let received_at = jiff::Timestamp::now();
     if let Err(e) = cli::refuse_secret_flags(&args) {
         return bad_input(&e, &env);
     }
@@ -89,7 +91,7 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
             }
         };
         let rescue_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let ctx = engine::Context { http: &http, mask: &mask, rescue_dir };
+        let ctx = engine::Context { http: &http, mask: &mask, rescue_dir, received_at };
         Ok(engine::run(&plan, &ctx).await)
     });
     let outcome = match outcome {

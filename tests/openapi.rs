@@ -41,7 +41,10 @@ fn every_github_request_matches_the_openapi_description() {
             "repository secret, access token, min_age",
             vec![("INPUT_ACCESS_TOKEN_SECRET_NAME", "OAUTH_ACCESS_TOKEN"), ("INPUT_MIN_AGE", "20h")],
         ),
-        ("environment secret", vec![("INPUT_ENVIRONMENT", "prod")]),
+        (
+            "environment secret, the workflow run's start read",
+            vec![("INPUT_ENVIRONMENT", "prod"), ("GITHUB_RUN_ID", "42")],
+        ),
         (
             "organization secret, selected repositories",
             vec![("INPUT_ORG", "acme"), ("INPUT_VISIBILITY", "selected"), ("INPUT_SELECTED_REPOSITORIES", "app,api")],
@@ -78,5 +81,6 @@ fn every_github_request_matches_the_openapi_description() {
     assert!(log.contains("put /repos/acme/app/actions/secrets/OAUTH_REFRESH_TOKEN"), "{log}");
     assert!(log.contains("put /orgs/acme/actions/secrets/OAUTH_REFRESH_TOKEN"), "{log}");
     assert!(log.contains("post /app/installations/"), "{log}");
+    assert!(log.contains("get /repos/acme/app/actions/runs/42"), "{log}");
     assert!(!log.contains("VIOLATIONS"), "{log}");
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{check_current, Planned, Prepared, Target, TargetContext, TargetError, TargetKind, ValueProblem, Written};
+use super::{
+    check_current, Planned, Prepared, Proof, Target, TargetContext, TargetError, TargetKind, ValueProblem, Written,
+};
 use crate::error::InputError;
 use crate::http::{Http, Method, Response};
 use crate::inputs::{Field, Fields, Owner};
@@ -400,13 +402,9 @@ impl Target for GitlabVariable {
         Ok(None)
     }
 
-    async fn preflight(
-        &self,
-        http: &Http,
-        current: Option<&Secret>,
-        live: &Secret,
-        dry_run: bool,
-    ) -> Result<Prepared, TargetError> {
+    async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
+        // GitLab keeps no update time for variables: an older value cannot be told from a newer one.
+        let Proof { current, live, dry_run, .. } = proof;
         let existing = self.get(http, live).await?;
         if let Some(v) = &existing {
             self.check_existing(v)?;
@@ -502,7 +500,9 @@ mod tests {
         let fake = Fake::new();
         fake.reply(404, r#"{"message":"404 Variable Not Found"}"#).reply(200, "[]");
         let current = Secret::new("r1-current-0123");
-        let prepared = v.preflight(&fake.http(), Some(&current), &current, true).await.unwrap();
+        let proof =
+            Proof { current: Some(&current), live: &current, dry_run: true, received_at: jiff::Timestamp::now() };
+        let prepared = v.preflight(&fake.http(), proof).await.unwrap();
         assert_eq!(prepared, Prepared::WouldCreate);
         assert_eq!(
             fake.lines(),
@@ -519,7 +519,9 @@ mod tests {
         let fake = Fake::new();
         fake.reply(200, r#"{"key":"MY_TOKEN","hidden":false}"#);
         let current = Secret::new("r1-current-0123");
-        let e = v.preflight(&fake.http(), Some(&current), &current, false).await.unwrap_err();
+        let proof =
+            Proof { current: Some(&current), live: &current, dry_run: false, received_at: jiff::Timestamp::now() };
+        let e = v.preflight(&fake.http(), proof).await.unwrap_err();
         assert!(e.0.contains("masked_and_hidden can only be set when GitLab creates a variable"), "{e}");
         assert_eq!(fake.requests().len(), 1, "nothing written");
     }

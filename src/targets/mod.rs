@@ -93,6 +93,33 @@ pub struct Written {
     pub result: Result<(), TargetError>,
 }
 
+/// What the preflight is asked to prove.
+#[derive(Debug, Clone, Copy)]
+pub struct Proof<'a> {
+    /// The value to re-write (the current credential), or `None` when the value is not known yet
+    /// (an access token): then only access is proven.
+    pub current: Option<&'a Secret>,
+    /// The rotation's credential as it is now (see [`Target::write`]).
+    pub live: &'a Secret,
+    /// Create and change nothing: report what would be created.
+    pub dry_run: bool,
+    /// When this job received its secrets, at the latest. A target updated after that holds a
+    /// value newer than `current` (another run stored it): re-writing `current` would put an
+    /// older credential over a newer one, so the preflight refuses.
+    pub received_at: jiff::Timestamp,
+}
+
+/// The preflight's refusal of a target that was updated after this job received its secrets.
+pub fn newer_than_ours(target: &str, updated_at: jiff::Timestamp, received_at: jiff::Timestamp) -> TargetError {
+    TargetError(format!(
+        "{target} was updated at {updated_at}, after this job received its secrets ({}): another run has most likely \
+         rotated it already, and re-writing the value this job holds would put an older credential over the newer \
+         one. Nothing was written or rotated. Make sure two runs cannot overlap (GitHub: concurrency:; GitLab: \
+         resource_group)",
+        jiff::Timestamp::from_second(received_at.as_second()).unwrap_or(received_at)
+    ))
+}
+
 /// What the preflight found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prepared {
@@ -134,15 +161,11 @@ pub trait Target: Send + Sync {
     /// When the stored value was last updated: `None` when the target does not exist yet.
     /// `live` is the rotation's credential as it is now (see [`Target::write`]).
     async fn updated_at(&self, http: &Http, live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError>;
-    /// Proves the target writable: re-writes `current` (creating the target when missing), or,
-    /// when the value is not known yet, proves it reachable. With `dry_run` nothing is created.
-    async fn preflight(
-        &self,
-        http: &Http,
-        current: Option<&Secret>,
-        live: &Secret,
-        dry_run: bool,
-    ) -> Result<Prepared, TargetError>;
+    /// Proves the target writable: re-writes `proof.current` (creating the target when
+    /// missing), or, when the value is not known yet, proves it reachable. With `dry_run` nothing
+    /// is created. A target that keeps an update time refuses to re-write a value older than
+    /// the one it holds ([`newer_than_ours`]).
+    async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError>;
     /// Writes `value`, retrying as the server allows. `live` is the rotation's credential as it
     /// is now: the new one after a rotation. A target that authenticates with the very token
     /// being rotated (a GitLab token writing its own variable) uses it, as the old one is dead.

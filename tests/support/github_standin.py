@@ -42,6 +42,7 @@ class State(standin.State):
         self.tokens = {}
         self.repos = {}  # "owner/name" -> {"id": int, "environments": set}
         self.orgs = set()
+        self.runs = {}  # run id (str) -> {"run_started_at": iso}
         self.apps = {}  # app_id(str) -> {"public_key": pem, "installations": {owner: id}}
         self.installation_tokens = {}  # token -> owner
         self.keys = {}  # scope -> (key_id, PrivateKey)
@@ -194,6 +195,16 @@ class Handler(standin.Handler):
         if perm is None:
             return
 
+        # /repos/{o}/{r}/actions/runs/{id}: a workflow run (needs actions: read)
+        if method == "GET" and len(parts) == 6 and parts[0] == "repos" and parts[3:5] == ["actions", "runs"]:
+            full = f"{parts[1]}/{parts[2]}"
+            run = S.runs.get(parts[5])
+            if full not in S.repos or not self.may(perm, parts[1], full):
+                return self.error(404, "Not Found") if full not in S.repos else None
+            if run is None or perm.get("actions") is False:
+                return self.error(404, "Not Found")
+            return self.reply(200, {"id": int(parts[5]), "status": "in_progress", "run_started_at": run["run_started_at"]})
+
         # /repos/{o}/{r}
         if method == "GET" and len(parts) == 3 and parts[0] == "repos":
             full = f"{parts[1]}/{parts[2]}"
@@ -322,6 +333,7 @@ class Handler(standin.Handler):
                     S.next_id += 1
                     S.repos[full] = {"id": r.get("id", S.next_id), "environments": set(r.get("environments", []))}
                 S.orgs |= set(body.get("orgs", []))
+                S.runs.update(body.get("runs", {}))
                 S.allow_unversioned.extend(body.get("allow_unversioned", []))
                 for app_id, a in body.get("apps", {}).items():
                     S.apps[str(app_id)] = {"public_key": a["public_key"], "installations": a["installations"]}

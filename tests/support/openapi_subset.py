@@ -25,6 +25,7 @@ PATHS = {
     "/orgs/{org}/actions/secrets/public-key": ["get"],
     "/orgs/{org}/actions/secrets/{secret_name}": ["get", "put"],
     "/repos/{owner}/{repo}/installation": ["get"],
+    "/repos/{owner}/{repo}/actions/runs/{run_id}": ["get"],
     "/orgs/{org}/installation": ["get"],
     "/app/installations/{installation_id}/access_tokens": ["post"],
 }

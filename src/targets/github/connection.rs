@@ -135,6 +135,9 @@ pub struct Github {
     repo_ids: Mutex<HashMap<String, Cell<u64>>>,
     /// Bounds requests in flight (`github.max_concurrency`), retries included.
     in_flight: Semaphore,
+    /// This workflow run (`GITHUB_REPOSITORY`, `GITHUB_RUN_ID`), inside GitHub Actions.
+    run: Option<(String, String)>,
+    run_started: OnceCell<Option<jiff::Timestamp>>,
 }
 
 impl Service for Github {
@@ -183,6 +186,13 @@ impl Service for Github {
                 }
             },
         };
+        let env = inputs.env();
+        let run = match (env.is_true("GITHUB_ACTIONS"), env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")) {
+            (true, Some(repo), Some(id)) if repo.contains('/') && id.bytes().all(|b| b.is_ascii_digit()) => {
+                Some((repo.to_owned(), id.to_owned()))
+            }
+            _ => None,
+        };
         Ok(Github {
             api_url,
             auth,
@@ -190,6 +200,8 @@ impl Service for Github {
             tokens: Mutex::default(),
             repo_ids: Mutex::default(),
             in_flight: Semaphore::new(max_concurrency),
+            run,
+            run_started: OnceCell::new(),
         })
     }
 }
@@ -253,6 +265,11 @@ struct IdResponse {
 #[derive(Deserialize)]
 struct TokenResponse {
     token: String,
+}
+
+#[derive(Deserialize)]
+struct RunResponse {
+    run_started_at: String,
 }
 
 #[derive(serde::Serialize)]
@@ -343,6 +360,30 @@ impl Github {
     pub async fn get(&self, http: &Http, url: Url, token: &Secret, what: &str) -> Result<Response, TargetError> {
         let req = self.request(Method::GET, url.clone(), token);
         self.send(http, what, &req).await.result.map_err(|e| TargetError(format!("{what}: GET {url}: {e}")))
+    }
+
+    /// When this workflow run started, where the token may read it (`actions: read`): no job of
+    /// the run received its secrets earlier. Read once per process; `None` outside Actions.
+    pub async fn run_started_at(&self, http: &Http) -> Option<jiff::Timestamp> {
+        let (repository, id) = self.run.as_ref()?;
+        *self
+            .run_started
+            .get_or_init(|| async {
+                let (o, r) = repository.split_once('/')?;
+                let token = self.token(http, &GithubScope::Repo { repository: repository.clone() }).await.ok()?;
+                let url = self.url(&["repos", o, r, "actions", "runs", id]);
+                let at = match self.get(http, url, &token, "workflow run").await {
+                    Ok(resp) if resp.status.as_u16() == 200 => parse::<RunResponse>(&resp, "workflow run")
+                        .ok()
+                        .and_then(|run| run.run_started_at.parse::<jiff::Timestamp>().ok()),
+                    _ => None,
+                };
+                if at.is_none() {
+                    log::debug("the workflow run's start is not readable (actions: read): using the process start");
+                }
+                at
+            })
+            .await
     }
 
     /// The scope's public key, fetched once per run.

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::{
-    check_current, Planned, Prepared, Target, TargetContext, TargetError, TargetKind, ValueKind, ValueProblem, Written,
+    check_current, newer_than_ours, Planned, Prepared, Proof, Target, TargetContext, TargetError, TargetKind,
+    ValueKind, ValueProblem, Written,
 };
 use crate::error::InputError;
 use crate::http::{Http, Method};
@@ -315,20 +316,24 @@ impl Target for GithubSecret {
         })
     }
 
-    async fn preflight(
-        &self,
-        http: &Http,
-        current: Option<&Secret>,
-        live: &Secret,
-        dry_run: bool,
-    ) -> Result<Prepared, TargetError> {
-        match current {
+    async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
+        let Some(current) = proof.current else {
+            return self.github.public_key(http, &self.scope).await.map(|_| Prepared::Ready);
+        };
+        match self.updated_at(http, proof.live).await? {
             // A dry run creates nothing: a missing secret is reported, its scope's key proven readable.
-            Some(_) if dry_run && self.updated_at(http, live).await?.is_none() => {
-                self.github.public_key(http, &self.scope).await.map(|_| Prepared::WouldCreate)
+            None if proof.dry_run => self.github.public_key(http, &self.scope).await.map(|_| Prepared::WouldCreate),
+            None => self.put(http, current).await.result.map(|()| Prepared::Ready),
+            Some(updated_at) => {
+                let received_at = match self.github.run_started_at(http).await {
+                    Some(started) if started < proof.received_at => started,
+                    _ => proof.received_at,
+                };
+                if updated_at > received_at {
+                    return Err(newer_than_ours(&self.describe(), updated_at, received_at));
+                }
+                self.put(http, current).await.result.map(|()| Prepared::Ready)
             }
-            Some(value) => self.put(http, value).await.result.map(|()| Prepared::Ready),
-            None => self.github.public_key(http, &self.scope).await.map(|_| Prepared::Ready),
         }
     }
 
@@ -423,7 +428,9 @@ mod tests {
         fake.reply(404, r#"{"message":"Not Found"}"#);
         key_reply(&fake);
         let current = Secret::new("r1-current-0123");
-        let prepared = t.preflight(&fake.http(), Some(&current), &current, true).await.unwrap();
+        let proof =
+            Proof { current: Some(&current), live: &current, dry_run: true, received_at: jiff::Timestamp::now() };
+        let prepared = t.preflight(&fake.http(), proof).await.unwrap();
         assert_eq!(prepared, Prepared::WouldCreate);
         assert_eq!(
             fake.lines(),
@@ -432,6 +439,36 @@ mod tests {
                 "GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/public-key",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_secret_updated_after_this_job_received_its_secrets_is_not_overwritten() {
+        let t = secret(GithubScope::Repo { repository: "acme/app".into() }, None);
+        let received_at: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        let current = Secret::new("r1-current-0123");
+        let proof = Proof { current: Some(&current), live: &current, dry_run: false, received_at };
+        let fake = Fake::new();
+        fake.reply(
+            200,
+            r#"{"name":"MY_TOKEN","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-12-01T10:00:05Z"}"#,
+        );
+        let e = t.preflight(&fake.http(), proof).await.unwrap_err();
+        assert!(e.0.contains("another run has most likely rotated it already"), "{e}");
+        assert_eq!(
+            fake.lines(),
+            ["GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN"],
+            "nothing written"
+        );
+
+        let fake = Fake::new();
+        fake.reply(
+            200,
+            r#"{"name":"MY_TOKEN","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-12-01T09:59:59Z"}"#,
+        );
+        key_reply(&fake);
+        fake.reply(204, "");
+        assert_eq!(t.preflight(&fake.http(), proof).await.unwrap(), Prepared::Ready);
+        assert_eq!(fake.lines().len(), 3, "read, key, re-write");
     }
 
     #[test]
