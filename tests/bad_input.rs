@@ -58,6 +58,8 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("credentials in the URL", "input token_url").set("INPUT_TOKEN_URL", "https://u:p@auth.example.com/token"),
         case("no client_id", "input client_id").unset("INPUT_CLIENT_ID"),
         case("unknown client_auth", "input client_auth").set("INPUT_CLIENT_AUTH", "digest"),
+        case("reuse_grace beyond an hour", "input reuse_grace").set("INPUT_REUSE_GRACE", "2h"),
+        case("reuse_grace not a duration", "input reuse_grace").set("INPUT_REUSE_GRACE", "30"),
         case("basic without a secret", "input client_secret").unset("INPUT_CLIENT_SECRET").set("INPUT_CLIENT_AUTH", "basic"),
         case("none with a secret", "input client_auth").set("INPUT_CLIENT_AUTH", "none"),
         case("no refresh_token", "input refresh_token").unset("INPUT_REFRESH_TOKEN"),

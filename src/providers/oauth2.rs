@@ -3,6 +3,8 @@
 //! was never made, because a provider with reuse detection revokes the whole token family
 //! when a consumed refresh token is presented again.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use base64::Engine as _;
 use serde::Deserialize;
@@ -11,7 +13,7 @@ use url::Url;
 use super::{Provider, ProviderError, ProviderKind, Rotated};
 use crate::error::InputError;
 use crate::http::{Http, HttpError, Request, Response};
-use crate::inputs::{check_token_text, check_url, Field, Fields, Owner};
+use crate::inputs::{check_token_text, check_url, parse_duration, Field, Fields, Owner};
 use crate::log;
 use crate::secret::Secret;
 use crate::services::Services;
@@ -28,11 +30,20 @@ const CLIENT_AUTH: Field = Field::plain(
 .of(OWNER);
 const SCOPE: Field = Field::plain("scope", "oauth2: the scope to request").of(OWNER);
 const REFRESH_TOKEN: Field = Field::secret("refresh_token", "oauth2: the current refresh token").of(OWNER);
+const REUSE_GRACE: Field = Field::plain(
+    "reuse_grace",
+    "oauth2: how long the provider keeps a just-rotated refresh token usable (Auth0 rotation overlap, Okta grace \
+     period); only with it, a lost token response is retried once with the same token inside that window",
+)
+.of(OWNER);
+
+/// Longest accepted `reuse_grace`.
+const MAX_REUSE_GRACE: Duration = Duration::from_secs(3600);
 
 /// Provider `oauth2`.
 pub const KIND: ProviderKind = ProviderKind {
     name: "oauth2",
-    fields: &[TOKEN_URL, CLIENT_ID, CLIENT_SECRET, CLIENT_AUTH, SCOPE, REFRESH_TOKEN],
+    fields: &[TOKEN_URL, CLIENT_ID, CLIENT_SECRET, CLIENT_AUTH, SCOPE, REFRESH_TOKEN, REUSE_GRACE],
     credential: "refresh_token",
     issues_access_token: true,
     knows_own_age: false,
@@ -59,6 +70,8 @@ pub struct OAuth2 {
     client_auth: ClientAuth,
     scope: Option<String>,
     refresh_token: Secret,
+    /// The provider's reuse interval: a lost response may be retried once within it.
+    reuse_grace: Option<Duration>,
 }
 
 fn parse(f: &Fields, _services: &Services) -> Result<Box<dyn Provider>, InputError> {
@@ -98,7 +111,20 @@ fn parse(f: &Fields, _services: &Services) -> Result<Box<dyn Provider>, InputErr
         .ok_or_else(|| f.error(&REFRESH_TOKEN, "is required for oauth2: the current refresh token"))?;
     check_token_text(&f.label(&REFRESH_TOKEN), &refresh_token)?;
     let scope = f.str(&SCOPE)?.filter(|s| !s.trim().is_empty());
-    Ok(Box::new(OAuth2 { token_url, client_id, client_secret, client_auth, scope, refresh_token }))
+    let reuse_grace = match f.str(&REUSE_GRACE)? {
+        None => None,
+        Some(text) => {
+            let d = parse_duration(&f.label(&REUSE_GRACE), &text)?;
+            if d.is_zero() || d > MAX_REUSE_GRACE {
+                return Err(f.error(
+                    &REUSE_GRACE,
+                    "must be between 1s and 1h: the provider's own reuse interval (leave it unset when it has none)",
+                ));
+            }
+            Some(d)
+        }
+    };
+    Ok(Box::new(OAuth2 { token_url, client_id, client_secret, client_auth, scope, refresh_token, reuse_grace }))
 }
 
 impl OAuth2 {
@@ -156,6 +182,37 @@ impl Provider for OAuth2 {
     }
 
     async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError> {
+        let sent = Instant::now();
+        let first = self.refresh(http).await;
+        let Some(grace) = self.reuse_grace else { return first };
+        // The provider keeps the token usable for `grace` after it rotated it: a lost answer can
+        // be asked for again with the same token, once, while that window is open.
+        match first {
+            Err(ProviderError::Failed { message, maybe_consumed: true })
+                if sent.elapsed() < grace && !http.shutdown().requested() =>
+            {
+                log::warn(&format!(
+                    "{message}; retrying once with the same refresh token, inside the provider's reuse interval \
+                     (reuse_grace)"
+                ));
+                self.refresh(http).await.map_err(|e| match e {
+                    ProviderError::Failed { message, maybe_consumed } => {
+                        failed(format!("{message} (the retry inside reuse_grace was lost too)"), maybe_consumed)
+                    }
+                    other => other,
+                })
+            }
+            Err(ProviderError::Failed { message, maybe_consumed: true }) => {
+                Err(failed(format!("{message} (not retried: reuse_grace had passed)"), true))
+            }
+            other => other,
+        }
+    }
+}
+
+impl OAuth2 {
+    /// One refresh request, sent once.
+    async fn refresh(&self, http: &Http) -> Result<Rotated, ProviderError> {
         let what = format!("token endpoint {}", self.token_url);
         let resp = http.send_unrepeated(&what, &self.request()).await.map_err(|e| transport_failure(&e))?;
         interpret(resp, &self.refresh_token)
@@ -283,7 +340,44 @@ mod tests {
             client_auth: auth,
             scope: scope.map(str::to_owned),
             refresh_token: Secret::new("r1-current-0123"),
+            reuse_grace: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_lost_response_is_retried_once_only_with_reuse_grace() {
+        let ok = r#"{"access_token":"a2-new-0123","refresh_token":"r2-new-0123"}"#;
+        let lost = || HttpError::Timeout(Duration::from_secs(30));
+        // Without it: one request, whatever was lost.
+        let fake = Fake::new();
+        fake.fail(lost());
+        assert!(client(ClientAuth::Basic, None).rotate(&fake.http()).await.is_err());
+        assert_eq!(fake.requests().len(), 1);
+        // With it: the same request once more, and its answer is the rotation.
+        let graced = OAuth2 { reuse_grace: Some(Duration::from_secs(60)), ..client(ClientAuth::Basic, None) };
+        for first in [Err(lost()), Ok(response(502, "bad gateway", &[])), Ok(response(200, "{\"access_tok", &[]))] {
+            let fake = Fake::new();
+            match first {
+                Err(e) => fake.fail(e),
+                Ok(r) => fake.respond(r),
+            };
+            fake.reply(200, ok);
+            let r = graced.rotate(&fake.http()).await.unwrap();
+            assert_eq!(r.credential.expose(), "r2-new-0123");
+            let sent = fake.requests();
+            assert_eq!(sent.len(), 2);
+            assert_eq!(form_body(&sent[0]), form_body(&sent[1]), "the same token, presented again");
+        }
+        // Never after a refusal, and never a second retry.
+        let fake = Fake::new();
+        fake.reply(400, r#"{"error":"invalid_grant"}"#);
+        assert!(matches!(graced.rotate(&fake.http()).await, Err(ProviderError::Rejected(_))));
+        assert_eq!(fake.requests().len(), 1);
+        let fake = Fake::new();
+        fake.fail(lost()).fail(lost());
+        let e = graced.rotate(&fake.http()).await.unwrap_err();
+        assert!(e.to_string().contains("the retry inside reuse_grace was lost too"), "{e}");
+        assert_eq!(fake.requests().len(), 2);
     }
 
     #[tokio::test]
