@@ -15,3 +15,5 @@ echo "== cargo test"
 cargo test --locked --all-targets 2>&1 | tee .test-deps/test.log
 # The closing line for CI: totals over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed\n", p, f; if (i > 0) printf "(%d ignored)\n", i }' .test-deps/test.log
+# The fault matrix's totals (its table is in target/fault-matrix.md).
+if [ -f target/fault-matrix.md ]; then tail -n 1 target/fault-matrix.md; fi

@@ -277,15 +277,26 @@ fn interpret(resp: Response, current: &Secret) -> Result<Rotated, ProviderError>
         return Ok(Rotated { credential, changed, access_token: Some(access), expires_at });
     }
 
-    if let Ok(err) = serde_json::from_slice::<ErrorResponse>(&resp.body) {
-        let mut text = format!("token endpoint answered HTTP {status} {}", err.error);
-        if let Some(d) = &err.error_description {
-            text.push_str(&format!(": {d}"));
+    // RFC 6749 section 5.2: an error is a 4xx with an `error` code: the server refused the grant,
+    // so it did not act on it. Any other answer (a redirect, a 5xx, a 429, whatever its body
+    // says) leaves it unknown whether the token was used.
+    let refused = (400..500).contains(&status) && status != 429;
+    let err = serde_json::from_slice::<ErrorResponse>(&resp.body).ok();
+    let detail = match &err {
+        Some(err) => {
+            let mut text = format!(" {}", err.error);
+            if let Some(d) = &err.error_description {
+                text.push_str(&format!(": {d}"));
+            }
+            if let Some(u) = &err.error_uri {
+                text.push_str(&format!(" ({u})"));
+            }
+            crate::secret::redact(&text)
         }
-        if let Some(u) = &err.error_uri {
-            text.push_str(&format!(" ({u})"));
-        }
-        let text = crate::secret::redact(&text);
+        None => format!(": {}", resp.snippet()),
+    };
+    if let (true, Some(err)) = (refused, &err) {
+        let text = format!("token endpoint answered HTTP {status}{detail}");
         return Err(match err.error.as_str() {
             "invalid_grant" => ProviderError::Rejected(format!(
                 "{text}. The refresh token is revoked, expired or was already used (possible theft: a provider with \
@@ -297,17 +308,16 @@ fn interpret(resp: Response, current: &Secret) -> Result<Rotated, ProviderError>
             _ => ProviderError::Refused(text),
         });
     }
-    if resp.status.is_server_error() {
-        return Err(failed(
-            format!(
-                "token endpoint answered HTTP {status}: {}; the refresh token may have been consumed: if the next run \
-                 fails with invalid_grant, re-authorize by hand",
-                resp.snippet()
-            ),
-            true,
-        ));
+    if refused {
+        return Err(ProviderError::Refused(format!("token endpoint answered HTTP {status}{detail}")));
     }
-    Err(ProviderError::Refused(format!("token endpoint answered HTTP {status}: {}", resp.snippet())))
+    Err(failed(
+        format!(
+            "token endpoint answered HTTP {status}{detail}; the refresh token may have been consumed: if the next run \
+             fails with invalid_grant, re-authorize by hand"
+        ),
+        true,
+    ))
 }
 
 /// `expires_in` as a number or a numeric string (some providers send one).
@@ -491,7 +501,10 @@ mod tests {
 
     #[test]
     fn garbage_and_5xx_may_have_consumed_the_token() {
-        for (status, body) in [(200, "<html>"), (200, "{}"), (502, "bad gateway")] {
+        let error = r#"{"error":"temporarily_unavailable"}"#;
+        for (status, body) in
+            [(200, "<html>"), (200, "{}"), (502, "bad gateway"), (503, error), (429, error), (302, "")]
+        {
             match interpret(resp(status, body), &Secret::new("r1-current")).unwrap_err() {
                 ProviderError::Failed { maybe_consumed, .. } => assert!(maybe_consumed),
                 other => panic!("{other:?}"),

@@ -147,18 +147,29 @@ impl OAuth {
 
 /// The errors a stand-in recorded: Python exceptions raised in its handlers, with tracebacks.
 fn standin_errors(url: &str) -> Result<Vec<Value>, reqwest::Error> {
-    http().get(format!("{url}/_control/errors")).send()?.error_for_status()?.json()
+    recorded_errors(&format!("{url}/_control/errors"))
+}
+
+/// The exceptions a test server recorded at `errors_url` (a JSON list of {method, path, traceback}).
+fn recorded_errors(errors_url: &str) -> Result<Vec<Value>, reqwest::Error> {
+    http().get(errors_url).send()?.error_for_status()?.json()
 }
 
 /// Fails the test when a stand-in's own code raised: its answer (599, "STAND-IN BUG") was not
 /// the API's, so whatever the test asserted about it proves nothing. Called when a stand-in
 /// wrapper is dropped, unless the thread is already panicking (a panic in a panic aborts).
 fn fail_on_standin_errors(what: &str, url: &str) {
+    let what = format!("the {what} stand-in");
+    fail_on_recorded_errors(&what, "STAND-IN BUG", "fix the stand-in", &format!("{url}/_control/errors"));
+}
+
+/// The same check for any test server that records its exceptions at `errors_url`.
+fn fail_on_recorded_errors(what: &str, label: &str, fix: &str, errors_url: &str) {
     if std::thread::panicking() {
         return;
     }
-    let errors = standin_errors(url)
-        .unwrap_or_else(|e| panic!("the {what} stand-in at {url} did not answer /_control/errors (did it die?): {e}"));
+    let errors =
+        recorded_errors(errors_url).unwrap_or_else(|e| panic!("{what} did not answer {errors_url} (did it die?): {e}"));
     if errors.is_empty() {
         return;
     }
@@ -174,8 +185,7 @@ fn fail_on_standin_errors(what: &str, url: &str) {
         })
         .collect();
     panic!(
-        "STAND-IN BUG: the {what} stand-in raised {} exception(s) during this test, so the test proves nothing \
-         (fix the stand-in):\n{}",
+        "{label}: {what} raised {} exception(s) during this test, so the test proves nothing ({fix}):\n{}",
         errors.len(),
         text.join("\n")
     );
@@ -660,6 +670,153 @@ impl ClosedPort {
         cmd.arg(root().join("tests/support/closed_port.py"));
         let (proc_, port) = spawn(cmd);
         ClosedPort { _proc: proc_, port }
+    }
+}
+
+/// A fault-injecting reverse proxy (`tests/support/fault_proxy.py`) in front of a real server:
+/// forwards every request unless a fault rule matches. The one fault only a proxy reproduces is
+/// the lost response AFTER the upstream acted (`"when": "after", "drop": true`: the token
+/// endpoint rotated, the client never learns the new token). The rule language is documented at
+/// the top of the script.
+pub struct FaultProxy {
+    _proc: Proc,
+    pub url: String,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let url = format!("{}/_proxy/errors", self.url);
+        fail_on_recorded_errors("the fault proxy", "FAULT PROXY BUG", "fix tests/support/fault_proxy.py", &url);
+    }
+}
+
+impl FaultProxy {
+    /// A proxy forwarding to `upstream` (a base URL: its path is prefixed to every request's).
+    pub fn start(upstream: &str) -> FaultProxy {
+        let mut cmd = Command::new(deps().join("venv/bin/python"));
+        cmd.arg(root().join("tests/support/fault_proxy.py"));
+        let (proc_, port) = spawn_with(cmd, &[upstream.as_ref()]);
+        FaultProxy { _proc: proc_, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Adds one fault rule (panics with the proxy's reason when it refuses the rule).
+    pub fn fault(&self, rule: Value) {
+        let r = http().post(format!("{}/_proxy/faults", self.url)).json(&json!({ "rules": [rule] })).send().unwrap();
+        let status = r.status();
+        assert!(status.is_success(), "the fault proxy refused the rule: {status} {}", r.text().unwrap_or_default());
+    }
+
+    /// The rules, with what is left of their `count` and `after`.
+    pub fn faults(&self) -> Vec<Value> {
+        http().get(format!("{}/_proxy/faults", self.url)).send().unwrap().json().unwrap()
+    }
+
+    pub fn clear_faults(&self) {
+        let r = http().delete(format!("{}/_proxy/faults", self.url)).send().unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// The request log: method, path, time, forwarded, upstream_status, fault, answer, and the
+    /// NAMES (never values) of form fields, JSON members and query parameters.
+    pub fn requests(&self) -> Vec<Value> {
+        http().get(format!("{}/_proxy/requests", self.url)).send().unwrap().json().unwrap()
+    }
+
+    /// The exceptions the proxy recorded so far, cleared (for tests that induce one on purpose;
+    /// any left at drop fail the test).
+    pub fn take_errors(&self) -> Vec<Value> {
+        let errors = recorded_errors(&format!("{}/_proxy/errors", self.url)).unwrap();
+        let r = http().delete(format!("{}/_proxy/errors", self.url)).send().unwrap();
+        assert!(r.status().is_success());
+        errors
+    }
+
+    /// Every token value the upstream answered with, whether or not the client received it.
+    pub fn issued(&self) -> Vec<String> {
+        http().get(format!("{}/_proxy/issued", self.url)).send().unwrap().json().unwrap()
+    }
+
+    /// The upstream's token endpoint, through the proxy (for an OAuth server at the upstream root).
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.url)
+    }
+}
+
+pub const DOT_ID: &str = "ci-dot";
+pub const DOT_SECRET: &str = "dot-client-secret-0123456789";
+
+/// django-oauth-toolkit (`tests/support/dot_server.py`): a second, independent OAuth2 server with
+/// refresh-token rotation, reuse protection (family revocation) and a reuse grace period. One
+/// confidential client, [`DOT_ID`] / [`DOT_SECRET`], client_secret_basic.
+///
+/// What the grace period does (django-oauth-toolkit 3.4.1, see the script's docstring): within
+/// it, replaying the refresh token R1 that was just rotated into R2 returns the SAME R2 (and the
+/// same access token), R2 staying valid, as long as R2 itself has not been rotated; after it (or
+/// once R2 was rotated) the replay gets `invalid_grant` and the whole family is revoked.
+pub struct Dot {
+    _proc: Proc,
+    pub url: String,
+    pub grace_seconds: u64,
+}
+
+impl Drop for Dot {
+    fn drop(&mut self) {
+        let url = format!("{}/_test/errors", self.url);
+        fail_on_recorded_errors("django-oauth-toolkit", "DOT SERVER ERROR", "see tests/support/dot_server.py", &url);
+    }
+}
+
+impl Dot {
+    /// A fresh server (its own SQLite database) with `REFRESH_TOKEN_GRACE_PERIOD_SECONDS` = grace.
+    pub fn start(grace_seconds: u64) -> Dot {
+        let mut cmd = Command::new(deps().join("venv/bin/python"));
+        cmd.arg(root().join("tests/support/dot_server.py"));
+        let grace = grace_seconds.to_string();
+        let (proc_, port) = spawn_with(cmd, &["--grace".as_ref(), grace.as_ref()]);
+        Dot { _proc: proc_, url: format!("http://127.0.0.1:{port}"), grace_seconds }
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.url)
+    }
+
+    /// A first refresh token, from a password grant for the test user.
+    pub fn mint(&self) -> String {
+        let r = http().post(format!("{}/_test/mint", self.url)).send().unwrap();
+        assert!(r.status().is_success(), "mint: {}", r.status());
+        let r: Value = r.json().unwrap();
+        r["refresh_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The server's record of a refresh token: {exists, revoked, revoked_at, access_token_valid,
+    /// superseded, family, family_live}.
+    pub fn state(&self, token: &str) -> Value {
+        // Percent-encoded by hand (reqwest's `query` needs a feature the tests do not enable).
+        let token: String = token
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        http().get(format!("{}/_test/state?token={token}", self.url)).send().unwrap().json().unwrap()
+    }
+
+    /// Would this refresh token be accepted as a live (not grace-period) token?
+    pub fn live(&self, token: &str) -> bool {
+        let s = self.state(token);
+        s["exists"] == true && s["revoked"] == false && s["access_token_valid"] == true
+    }
+
+    /// Refreshes by hand (as another party would): (HTTP status, JSON body).
+    pub fn refresh(&self, token: &str) -> (u16, Value) {
+        let r = http()
+            .post(self.token_url())
+            .basic_auth(DOT_ID, Some(DOT_SECRET))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
     }
 }
 

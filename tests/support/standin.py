@@ -195,7 +195,9 @@ class Handler(BaseHTTPRequestHandler):
         S = self.state
         if what == "faults" and method == "POST":
             with S.lock:
-                S.faults.extend(body.get("rules", []))
+                for rule in body.get("rules", []):
+                    rule.setdefault("count", 1)
+                    S.faults.append(rule)
             return self.reply(200, {"ok": True})
         if what == "requests":
             with S.lock:
