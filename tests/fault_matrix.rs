@@ -74,12 +74,14 @@ struct Row {
     faults: Vec<Fault>,
     signal: Option<Signal>,
     env: Vec<(&'static str, String)>,
+    /// Check the new access token at the upstream's `/me` (through the proxy).
+    verify: bool,
     exit: i32,
     kept: Kept,
 }
 
 fn row(name: impl Into<String>, faults: Vec<Fault>, exit: i32, kept: Kept) -> Row {
-    Row { name: name.into(), provider: Provider::OAuth2, faults, signal: None, env: vec![], exit, kept }
+    Row { name: name.into(), provider: Provider::OAuth2, faults, signal: None, env: vec![], verify: false, exit, kept }
 }
 
 fn status(code: u16) -> Value {
@@ -338,6 +340,26 @@ fn rows() -> Vec<Row> {
             row(format!("SIG{sig} during the write"), vec![Github(put(1, 1, json!({ "delay": 2 })))], 0, Stored);
         r.signal = Some(Signal { name: sig, method: "PUT", path: SECRET, at_proxy: false });
         rows.push(r);
+        let mut r = row(
+            format!("SIG{sig} during verify_url"),
+            vec![TokenBefore(json!({ "method": "GET", "path": "^/me$", "delay": 2 }))],
+            0,
+            Stored,
+        );
+        r.signal = Some(Signal { name: sig, method: "GET", path: "/me", at_proxy: true });
+        r.verify = true;
+        rows.push(r);
+        let mut r = Row {
+            provider: Provider::GitlabToken,
+            ..row(
+                format!("SIG{sig} during GitLab's token check"),
+                vec![Gitlab(json!({ "method": "GET", "path": "/personal_access_tokens/self$", "delay": 2 }))],
+                1,
+                Untouched,
+            )
+        };
+        r.signal = Some(Signal { name: sig, method: "GET", path: "/personal_access_tokens/self", at_proxy: false });
+        rows.push(r);
     }
 
     // GitLab: a token that rotates itself into its own variable.
@@ -490,6 +512,7 @@ fn run_oauth_row(row: &Row, oauth: &OAuth) -> Outcome {
         .env("INPUT_LOG_LEVEL", "debug")
         .env("RUNNER_DEBUG", "1")
         .envs(row.env.clone());
+    let bin = if row.verify { bin.env("INPUT_VERIFY_URL", format!("{}/me", proxy.url)) } else { bin };
     let watch = |sig: &Signal| if sig.at_proxy { seen(&proxy.requests(), sig) } else { seen(&gh.requests(), sig) };
     let (exit, stdout, stderr, dir) = run_bin(bin, row.signal.as_ref(), &watch);
     let report: Value = serde_json::from_str(
@@ -569,7 +592,8 @@ fn run_gitlab_row(row: &Row) -> Outcome {
         .env("INPUT_RESCUE_RECIPIENT", &recipient)
         .env("INPUT_LOG_LEVEL", "debug")
         .env("INPUT_REPORT", "secret-rotator-report.json");
-    let (exit, stdout, stderr, dir) = run_bin(bin, None, &|_| true);
+    let watch = |sig: &Signal| seen(&gl.requests(), sig);
+    let (exit, stdout, stderr, dir) = run_bin(bin, row.signal.as_ref(), &watch);
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("secret-rotator-report.json")).unwrap_or_default(),
     )
