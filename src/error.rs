@@ -61,9 +61,15 @@ impl InputError {
 }
 
 impl fmt::Display for InputError {
+    /// One line, always: a value quoted in the message (a YAML string holding a newline) is
+    /// shown with its control characters escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.input, self.message)
+        write!(f, "{}: {}", one_line(&self.input), one_line(&self.message))
     }
+}
+
+fn one_line(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 impl std::error::Error for InputError {}
@@ -71,6 +77,14 @@ impl std::error::Error for InputError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_input_error_is_one_line_whatever_it_quotes() {
+        // Found by fuzzing the config file: `http: { timeout: "1\n2" }`.
+        let e = InputError::new("http.timeout", "`1\n2\r\t` is not a duration");
+        assert_eq!(e.to_string(), "http.timeout: `1\\n2\\r\\t` is not a duration");
+        assert_eq!(e.to_string().lines().count(), 1);
+    }
 
     #[test]
     fn severity_order_is_critical_rejected_failed_badinput_ok() {

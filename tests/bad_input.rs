@@ -105,6 +105,7 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("unknown key in config", "rotations[0].provder").config(
             "rotations:\n  - name: a\n    provder: { type: oauth2 }\n",
         ),
+        case("a quoted value holding a newline stays on one line", "http.timeout").config("http:\n  timeout: \"1\\n2\"\nrotations: []\n"),
         case("duplicate rotation names", "rotations[1].name").config(
             "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: Y } } ]\n",
         ),
