@@ -207,6 +207,9 @@ def oversize_body(rule):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes: without TCP_NODELAY, Nagle holds the body back
+    # until the client's delayed ACK (40 ms) on every kept-alive request after the first few.
+    disable_nagle_algorithm = True
     state = None  # set by main
     server_version = "fault-proxy"
 

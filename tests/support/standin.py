@@ -48,6 +48,9 @@ class Handler(BaseHTTPRequestHandler):
     control(method, what, body)."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes: without TCP_NODELAY, Nagle holds the body back
+    # until the client's delayed ACK (40 ms) on every kept-alive request after the first few.
+    disable_nagle_algorithm = True
     state = None
     api_prefix = ""  # stripped from API paths when present
     # Media types (without parameters) a request body may have; others get 415 (`unsupported`).
