@@ -34,7 +34,8 @@ pub struct Context<'a> {
     pub http: &'a Http,
     /// Called with every new secret value before anything else can print it.
     pub mask: &'a (dyn Fn(&Secret) + Sync),
-    /// Where rescue files go (the working directory).
+    /// Where rescue files go (the workspace, or the working directory); the report names them
+    /// relative to it, as the next step (on the host, for a container action) finds them.
     pub rescue_dir: PathBuf,
     /// When this job received its secrets, at the latest (the process start): a target updated
     /// later holds a newer value than ours, which the preflight must not overwrite.
@@ -421,10 +422,10 @@ async fn rescue(
     value: &Secret,
 ) -> Result<String, String> {
     let (dir, name, recipient, value) = (ctx.rescue_dir.clone(), name.to_owned(), recipient.clone(), value.clone());
-    tokio::task::spawn_blocking(move || crate::crypto::rescue(&dir, &name, &recipient, &value))
+    let path = tokio::task::spawn_blocking(move || crate::crypto::rescue(&dir, &name, &recipient, &value))
         .await
-        .map_err(|e| format!("internal error: {e}"))?
-        .map(|p| p.display().to_string())
+        .map_err(|e| format!("internal error: {e}"))??;
+    Ok(path.strip_prefix(&ctx.rescue_dir).unwrap_or(&path).display().to_string())
 }
 
 fn now() -> String {
@@ -687,7 +688,8 @@ mod tests {
         let error = rep.error.unwrap();
         assert!(error.contains("The new credential is stored in: fake a"), "{error}");
         let file = rep.rescue_file.expect("rescued");
-        assert_eq!(age::decrypt(&id, &std::fs::read(file).unwrap()).unwrap(), b"r2-new-credential");
+        assert_eq!(file, "secret-rotator-rescue-demo.age", "named relative to the workspace");
+        assert_eq!(age::decrypt(&id, &std::fs::read(dir.path().join(file)).unwrap()).unwrap(), b"r2-new-credential");
     }
 
     #[tokio::test]

@@ -64,11 +64,16 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
         Ok(p) => p,
         Err(e) => return bad_input(&e, &env),
     };
-    let report_path = match inputs.get("report") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if env.is_true("GITHUB_ACTIONS") => {
-            env.get("RUNNER_TEMP").map(|t| PathBuf::from(t).join("secret-rotator-report.json"))
-        }
+    // Files are written in the workspace (a container action's working directory): the next
+    // step runs on the host, where only a path relative to the workspace names the same file.
+    // `RUNNER_TEMP` is not used: older runners pass its host path into the container unmounted.
+    let in_actions = env.is_true("GITHUB_ACTIONS");
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let workspace = env.get("GITHUB_WORKSPACE").filter(|_| in_actions).map(PathBuf::from).unwrap_or(cwd);
+    // (where the report is written, how the `report` output names it)
+    let report = match inputs.get("report") {
+        Some(p) => Some((PathBuf::from(p), p.to_owned())),
+        None if in_actions => Some((workspace.join(REPORT_FILE), REPORT_FILE.to_owned())),
         None => None,
     };
 
@@ -79,7 +84,6 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
             return Exit::Failed;
         }
     };
-    let in_actions = env.is_true("GITHUB_ACTIONS");
     let outcome = runtime.block_on(async {
         let (trigger, shutdown) = Shutdown::new();
         spawn_signal_listener(trigger);
@@ -90,8 +94,7 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
                 actions::add_mask(s)
             }
         };
-        let rescue_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let ctx = engine::Context { http: &http, mask: &mask, rescue_dir, received_at };
+        let ctx = engine::Context { http: &http, mask: &mask, rescue_dir: workspace.clone(), received_at };
         Ok(engine::run(&plan, &ctx).await)
     });
     let outcome = match outcome {
@@ -101,32 +104,35 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
     // Files are written once the runtime is done: nothing blocks it, and the new values are
     // still held (and so redacted) until the outputs are written.
     let exit = outcome.report.exit();
-    if let Some(path) = &report_path {
+    if let Some((path, _)) = &report {
         if let Err(e) = report::write_json(path, &outcome.report) {
             log::error(&format!("cannot write the report to {}: {e}", path.display()));
         }
     }
     if in_actions {
-        write_actions_outputs(&env, &outcome, report_path.as_deref());
+        write_actions_outputs(&env, &outcome, report.as_ref().map(|(_, named)| named.as_str()));
     }
     drop(outcome);
     log::info(&format!("done: exit {}", exit.code()));
     exit
 }
 
-fn write_actions_outputs(env: &Env, outcome: &engine::Outcome, report_path: Option<&std::path::Path>) {
+/// The JSON report's name in the workspace (GitHub Actions).
+const REPORT_FILE: &str = "secret-rotator-report.json";
+
+fn write_actions_outputs(env: &Env, outcome: &engine::Outcome, report: Option<&str>) {
     let rotated = outcome.report.rotations.iter().any(|r| r.status == report::RotationStatus::Rotated);
     if let Some(out) = env.get("GITHUB_OUTPUT") {
         let single = outcome.report.rotations.len() == 1;
         let access = if single { outcome.access_tokens[0].as_ref().map(|s| s.expose().to_owned()) } else { None };
         let expires = if single { outcome.report.rotations[0].expires_at.clone() } else { None };
-        let report = report_path.map(|p| p.display().to_string()).unwrap_or_default();
+        let report = report.unwrap_or_default();
         let access = zeroize::Zeroizing::new(access.unwrap_or_default());
         let pairs = [
             ("rotated", if rotated { "true" } else { "false" }),
             ("access_token", access.as_str()),
             ("expires_at", expires.as_deref().unwrap_or("")),
-            ("report", report.as_str()),
+            ("report", report),
         ];
         if let Err(e) = actions::write_outputs(std::path::Path::new(out), &pairs) {
             log::error(&format!("cannot write step outputs to GITHUB_OUTPUT: {e}"));

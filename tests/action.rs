@@ -187,15 +187,17 @@ fn the_static_binary_rotates_alone_in_an_empty_root_with_the_runner_environment(
     assert!(oauth.active(&r2));
     let outputs = std::fs::read_to_string(r.join("github/file_commands/set_output_0d1f")).unwrap();
     assert!(outputs.contains("rotated=true\n"), "{outputs}");
-    assert!(outputs.contains("report=/home/runner/work/_temp/secret-rotator-report.json\n"), "{outputs}");
+    // The next step runs on the host: the report is in the workspace and named relative to it
+    // (RUNNER_TEMP holds the host's path, which older runners do not mount).
+    assert!(outputs.contains("report=secret-rotator-report.json\n"), "{outputs}");
+    assert!(!r.join("home/runner/work/_temp/secret-rotator-report.json").exists());
     let access = gh.repo_secret(REPO, "OAUTH_ACCESS_TOKEN").unwrap();
     assert!(outputs.contains(&format!("access_token={access}\n")));
     let summary = std::fs::read_to_string(r.join("github/file_commands/step_summary_0d1f")).unwrap();
     assert!(summary.contains("| oauth-refresh-token | rotated |"), "{summary}");
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(r.join("home/runner/work/_temp/secret-rotator-report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.join("github/workspace/secret-rotator-report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["rotations"][0]["status"], "rotated");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("::add-mask::{r2}\n")));
 }

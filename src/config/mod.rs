@@ -60,7 +60,7 @@ const LOG_LEVEL: Field =
 const TIMEOUT: Field = Field::plain("timeout", "total time allowed for one HTTP request (default: 30s)");
 const REPORT: Field = Field::plain(
     "report",
-    "write the JSON report here (GitHub Actions default: $RUNNER_TEMP/secret-rotator-report.json)",
+    "write the JSON report here (GitHub Actions default: secret-rotator-report.json in the workspace)",
 );
 const CA_FILE: Field = Field::plain("ca_file", "PEM file with extra CA certificates (also SSL_CERT_FILE)");
 const ROTATIONS: Field = Field::plain("rotations", "the rotations").config_only();
