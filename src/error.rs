@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::log::one_line;
+
 /// The documented exit codes. Ordered by severity when several rotations end differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -66,10 +68,6 @@ impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", one_line(&self.input), one_line(&self.message))
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 impl std::error::Error for InputError {}

@@ -67,8 +67,21 @@ pub fn log(level: Level, rotation: Option<&str>, message: &str) {
     if level > max {
         return;
     }
-    let message = redact(message);
-    let line = match format {
+    let _ = std::io::stderr().lock().write_all(render(format, level, rotation, message).as_bytes());
+}
+
+/// Text with its control characters escaped (`\n` shown as `\\n`): one line, always. A
+/// server's text quoted in a message (an `error_description` with a newline) can then never
+/// begin a line of its own, where the CI runner would read it as a workflow command
+/// (`::add-mask::`, `::stop-commands::`).
+pub fn one_line(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// One log line: redacted, on one line, newline-terminated.
+fn render(format: Format, level: Level, rotation: Option<&str>, message: &str) -> String {
+    let message = one_line(&redact(message));
+    match format {
         Format::Text => match rotation {
             Some(r) => format!("secret-rotator: {}: [{r}] {message}\n", level.as_str()),
             None => format!("secret-rotator: {}: {message}\n", level.as_str()),
@@ -83,8 +96,7 @@ pub fn log(level: Level, rotation: Option<&str>, message: &str) {
             obj.insert("message".into(), message.into());
             format!("{}\n", serde_json::Value::Object(obj))
         }
-    };
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
 }
 
 /// Error about the run.
@@ -107,4 +119,22 @@ pub fn debug(message: &str) {
 /// Information about one rotation.
 pub fn info_in(rotation: &str, message: &str) {
     log(Level::Info, Some(rotation), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_one_line_whatever_a_server_put_in_it() {
+        // Found by fuzzing the token response: an `error_description` holding a newline.
+        let text = "token endpoint answered HTTP 400 invalid_grant: bad grant\n::add-mask::x";
+        for format in [Format::Text, Format::Json] {
+            let line = render(format, Level::Error, Some("demo"), text);
+            assert_eq!(line.lines().count(), 1, "{line}");
+            assert!(line.ends_with('\n'));
+            assert!(!line.lines().any(|l| l.starts_with("::")), "{line}");
+        }
+        assert_eq!(one_line("a\r\nb\u{1b}[31m"), "a\\r\\nb\\u{1b}[31m");
+    }
 }

@@ -217,3 +217,24 @@ fn proxy_variables_are_honoured() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert!(!gh.requests().is_empty());
 }
+
+/// Found by fuzzing the token response: a server's `error_description` holding a newline was
+/// logged as it was, so its second line could be read by the runner as a workflow command.
+#[test]
+fn a_servers_text_can_never_start_a_workflow_command() {
+    let gh = GitHub::start();
+    gh.fault(json!({ "method": "POST", "path": "^/oauth/token$", "count": 1, "status": 400,
+        "body": { "error": "invalid_grant", "error_description": "bad grant\n::add-mask::x\n::stop-commands::y" } }));
+    let mut inputs = oauth_inputs("http://unused", &gh, "r1-current-0123456789");
+    inputs.retain(|(k, _)| *k != "INPUT_TOKEN_URL");
+    let run = Bin::actions(&["rotate"])
+        .envs(inputs)
+        .env("INPUT_TOKEN_URL", gh.fault_token_url())
+        .env("INPUT_LOG_LEVEL", "debug")
+        .run();
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    for line in run.stdout.lines().chain(run.stderr.lines()) {
+        assert!(!line.starts_with("::") || line.starts_with("::error title=secret-rotator::"), "{line}");
+    }
+    assert!(run.stderr.contains("bad grant\\n::add-mask::x"), "the text is kept, escaped: {}", run.stderr);
+}
