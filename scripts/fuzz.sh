@@ -55,7 +55,7 @@ for t in $targets; do
     -artifact_prefix="$scratch/$t/artifacts/" > "$log" 2>&1 || rc=$?
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"
-  last="$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)"
+  last="$(grep -a -E '^#[0-9]+' "$log" | tail -n 1 || true)"
   cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")"
   ft="$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")"
   corp="$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<< "$last")"
@@ -67,7 +67,7 @@ for t in $targets; do
     keep="$fuzz/artifacts/$t"
     mkdir -p "$keep"
     [ -n "$artifact" ] && cp "$scratch/$t/artifacts/$artifact" "$keep/"
-    why="$(grep -m 1 -A 1 -E 'panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer' "$log" | tr '\n' ' ' | cut -c 1-400 || true)"
+    why="$(grep -a -m 1 -A 1 -E 'panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer' "$log" | tr '\n' ' ' | cut -c 1-400 || true)"
     echo "fuzz $t: FAILED (exit $rc) ${why:-see the log}; input: ${artifact:+fuzz/artifacts/$t/$artifact}"
   fi
 done

@@ -31,7 +31,10 @@ fn world() -> &'static World {
         let mut files = Vec::new();
         for (name, content) in [
             ("marker", format!("{MARKER}\n").into_bytes()),
-            ("marker-lines", format!("-----BEGIN RSA PRIVATE KEY-----\n{MARKER}\n-----END RSA PRIVATE KEY-----\n").into_bytes()),
+            (
+                "marker-lines",
+                format!("-----BEGIN RSA PRIVATE KEY-----\n{MARKER}\n-----END RSA PRIVATE KEY-----\n").into_bytes(),
+            ),
             ("empty", b"  \n".to_vec()),
             ("binary", vec![0xff, 0xfe, b'S', 0x80]),
         ] {
@@ -63,9 +66,21 @@ fn env(globals: u8) -> Env {
     ];
     // The variables the seed configs (README, examples, tests) name, so they parse deep.
     for name in [
-        "GH_SECRETS_TOKEN", "SECRETS_WRITER_TOKEN", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_REFRESH_TOKEN",
-        "CRM_CLIENT_SECRET", "CRM_REFRESH_TOKEN", "DEPLOY_TOKEN", "GITLAB_VARIABLES_TOKEN", "CLIENT_SECRET",
-        "REFRESH_TOKEN", "TOKEN_A", "A_CLIENT_SECRET", "A_REFRESH_TOKEN", "B_CLIENT_SECRET", "B_REFRESH_TOKEN",
+        "GH_SECRETS_TOKEN",
+        "SECRETS_WRITER_TOKEN",
+        "SPOTIFY_CLIENT_SECRET",
+        "SPOTIFY_REFRESH_TOKEN",
+        "CRM_CLIENT_SECRET",
+        "CRM_REFRESH_TOKEN",
+        "DEPLOY_TOKEN",
+        "GITLAB_VARIABLES_TOKEN",
+        "CLIENT_SECRET",
+        "REFRESH_TOKEN",
+        "TOKEN_A",
+        "A_CLIENT_SECRET",
+        "A_REFRESH_TOKEN",
+        "B_CLIENT_SECRET",
+        "B_REFRESH_TOKEN",
     ] {
         pairs.push((name, "seed-value-0123456789"));
     }
@@ -411,7 +426,10 @@ impl ConfigY {
                         o.plain(10, "variable_type", variable_type);
                         o.plain(10, "description", description);
                     }
-                    TargetY::Both => o.line(6, "- { github: { repository: acme/app, secret: B }, gitlab: { project: x, variable: B } }"),
+                    TargetY::Both => o.line(
+                        6,
+                        "- { github: { repository: acme/app, secret: B }, gitlab: { project: x, variable: B } }",
+                    ),
                     TargetY::Neither => o.line(6, "- {}"),
                 }
                 o.plain(8, "value", &t.value);
@@ -476,7 +494,8 @@ fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     if let Ok(cfg) = ConfigY::arbitrary(&mut u) {
         let yaml = cfg.yaml();
-        let only: Vec<String> = cfg.only.iter().take(2).map(|i| ["a", "b", "zzz"][usize::from(*i) % 3].to_owned()).collect();
+        let only: Vec<String> =
+            cfg.only.iter().take(2).map(|i| ["a", "b", "zzz"][usize::from(*i) % 3].to_owned()).collect();
         check(&yaml, &env(cfg.globals), &only, cfg.dry_run, true);
     }
 });

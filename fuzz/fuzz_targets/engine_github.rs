@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use fuzz_support::engine::{check_outcome, check_sent_once};
-use fuzz_support::{block_on, decode, TEXT_MAGIC, github_key_json, json, open_github_put, response, script, Scripted};
+use fuzz_support::{block_on, decode, github_key_json, json, open_github_put, response, script, Scripted, TEXT_MAGIC};
 use libfuzzer_sys::fuzz_target;
 use secret_rotator::config::{self, RunOptions};
 use secret_rotator::engine::{self, Context};
@@ -88,7 +88,11 @@ fuzz_target!(|data: &[u8]| {
         0 => vars.push(("INPUT_REPOSITORY", "acme/app")),
         1 => vars.extend([("INPUT_REPOSITORY", "acme/app"), ("INPUT_ENVIRONMENT", "prod")]),
         2 => vars.push(("INPUT_ORG", "acme")),
-        _ => vars.extend([("INPUT_ORG", "acme"), ("INPUT_VISIBILITY", "selected"), ("INPUT_SELECTED_REPOSITORIES", "app,api")]),
+        _ => vars.extend([
+            ("INPUT_ORG", "acme"),
+            ("INPUT_VISIBILITY", "selected"),
+            ("INPUT_SELECTED_REPOSITORIES", "app,api"),
+        ]),
     }
     if opts.access_secret {
         vars.push(("INPUT_ACCESS_TOKEN_SECRET_NAME", "FUZZ_ACCESS_TOKEN"));

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use fuzz_support::engine::{check_outcome, check_sent_once};
-use fuzz_support::{block_on, decode, TEXT_MAGIC, json, script, Scripted};
+use fuzz_support::{block_on, decode, json, script, Scripted, TEXT_MAGIC};
 use libfuzzer_sys::fuzz_target;
 use secret_rotator::config::{self, RunOptions};
 use secret_rotator::engine::{self, Context};
@@ -117,6 +117,18 @@ fuzz_target!(|data: &[u8]| {
     let outcome = block_on(engine::run(&plan, &ctx));
     let seen = transport.seen();
 
+    // GitLab answered the rotation with the very token it rotated (revoked by then), and the run
+    // took it as new: a finding (fuzz/README.md, same-token); tolerated, such a run is not checked.
+    if outcome.issued.first().is_some_and(|s| s.expose() == TOKEN) {
+        if fuzz_support::allowed("same-token") {
+            return;
+        }
+        panic!(
+            "GitLab answered the rotation with the token it rotated, and the run went on with it: {}",
+            serde_json::to_string(&outcome.report).unwrap_or_default()
+        );
+    }
+
     // The run's own secrets (a server may say any other text, the unused writer token's too).
     let writer = (opts.writer % 3 != 0).then_some(WRITER);
     check_outcome(&outcome, "token", &[Some(TOKEN), writer].into_iter().flatten().collect::<Vec<_>>());
@@ -125,10 +137,7 @@ fuzz_target!(|data: &[u8]| {
     let rotates: Vec<_> = seen.iter().filter(|s| s.method == "POST" && s.path.ends_with("/self/rotate")).collect();
     check_sent_once(&rotates);
     let preflight_failed = rep.error.as_deref().is_some_and(|e| e.starts_with("preflight failed"));
-    if opts.dry_run
-        || preflight_failed
-        || matches!(rep.status, RotationStatus::Skipped | RotationStatus::Planned)
-    {
+    if opts.dry_run || preflight_failed || matches!(rep.status, RotationStatus::Skipped | RotationStatus::Planned) {
         assert!(rotates.is_empty(), "the token was rotated: dry run {}, status {:?}", opts.dry_run, rep.status);
     }
 
@@ -142,11 +151,13 @@ fuzz_target!(|data: &[u8]| {
     // A variable reported written was last written (accepted) with the new token.
     let credential = outcome.issued.first().map(|s| s.expose().to_owned());
     for t in rep.targets.iter().filter(|t| t.status == TargetStatus::Written) {
-        let last = seen.iter().rev().find(|s| {
-            (s.method == "PUT" || s.method == "POST") && s.path.contains("/variables") && s.ok()
-        });
+        let last = seen
+            .iter()
+            .rev()
+            .find(|s| (s.method == "PUT" || s.method == "POST") && s.path.contains("/variables") && s.ok());
         let last = last.unwrap_or_else(|| panic!("{} reported written, but no write was accepted", t.target));
-        let body: serde_json::Value = serde_json::from_slice(last.body.as_deref().unwrap_or_default()).unwrap_or_default();
+        let body: serde_json::Value =
+            serde_json::from_slice(last.body.as_deref().unwrap_or_default()).unwrap_or_default();
         assert_eq!(
             body.get("value").and_then(|v| v.as_str()).map(str::to_owned),
             credential,

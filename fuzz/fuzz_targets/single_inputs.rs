@@ -68,7 +68,9 @@ fn good(name: &str, i: u8) -> String {
         "provider" => &["oauth2", "gitlab-token", "oauth3"],
         "target" => &["github", "gitlab", "vault"],
         "name" => &["a", "My Rotation", "x-1"],
-        "token_url" | "verify_url" => &["https://auth.example.com/token", "http://127.0.0.1:9/t", "http://a.example/t", "a.example"],
+        "token_url" | "verify_url" => {
+            &["https://auth.example.com/token", "http://127.0.0.1:9/t", "http://a.example/t", "a.example"]
+        }
         "client_id" => &["c", " "],
         "client_secret" => &["cs-client-secret-0123", "short"],
         "client_auth" => &["basic", "post", "none", "digest"],
@@ -106,7 +108,8 @@ fn good(name: &str, i: u8) -> String {
     v[usize::from(i) % v.len()].to_owned()
 }
 
-const CI_VARS: &[&str] = &["GITHUB_REPOSITORY", "GITHUB_API_URL", "CI_API_V4_URL", "CI_SERVER_URL", "CI_PROJECT_ID", "CI_JOB_TOKEN"];
+const CI_VARS: &[&str] =
+    &["GITHUB_REPOSITORY", "GITHUB_API_URL", "CI_API_V4_URL", "CI_SERVER_URL", "CI_PROJECT_ID", "CI_JOB_TOKEN"];
 
 fn ci_good(name: &str, i: u8) -> String {
     let v: &[&str] = match name {

@@ -12,7 +12,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
-use fuzz_support::{decode, TEXT_MAGIC, assert_not_in, assert_one_line, block_on, json, Answer, Fail, Raw, Reply, Scripted};
+use fuzz_support::{
+    assert_not_in, assert_one_line, block_on, decode, json, Answer, Fail, Raw, Reply, Scripted, TEXT_MAGIC,
+};
 use libfuzzer_sys::fuzz_target;
 use secret_rotator::config::{self, RunOptions};
 use secret_rotator::http::{Http, Shutdown};

@@ -69,8 +69,7 @@ pub fn assert_not_in(what: &str, text: &str, value: &str) {
 /// The one current-thread runtime of the process.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime"))
-        .block_on(f)
+    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime")).block_on(f)
 }
 
 /// A response.

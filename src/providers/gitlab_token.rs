@@ -283,6 +283,16 @@ impl Provider for GitlabToken {
                 maybe_consumed: true,
             });
         };
+        // Found by fuzzing: GitLab revokes the token it rotated, so an answer holding that same
+        // token has no usable successor in it.
+        if token == self.token.expose() {
+            return Err(ProviderError::Failed {
+                message: "GitLab answered the rotation with the token it rotated, which it has revoked: the new one \
+                          is unknown; create a new token by hand"
+                    .into(),
+                maybe_consumed: true,
+            });
+        }
         Ok(Rotated {
             credential: Secret::new(token),
             changed: true,
@@ -344,6 +354,15 @@ mod tests {
         assert!(sent.iter().all(|r| r.is_sensitive("PRIVATE-TOKEN")));
         assert_eq!(json_body(&sent[1]), serde_json::json!({ "expires_at": expires }));
         assert_eq!(sent[2].header_value("PRIVATE-TOKEN"), Some("glpat-new-0123456789"), "verify uses the new token");
+    }
+
+    #[tokio::test]
+    async fn the_same_token_back_is_no_rotation() {
+        let fake = Fake::new();
+        fake.reply(200, r#"{"token":"glpat-current-0123456789"}"#);
+        let e = spec(TokenKind::Personal, 30).rotate(&fake.http()).await.unwrap_err();
+        assert!(matches!(e, ProviderError::Failed { maybe_consumed: true, .. }), "{e:?}");
+        assert!(e.to_string().contains("create a new token by hand"), "{e}");
     }
 
     #[tokio::test]

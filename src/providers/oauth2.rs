@@ -291,9 +291,9 @@ fn interpret(resp: Response, current: &Secret) -> Result<Rotated, ProviderError>
             if let Some(u) = &err.error_uri {
                 text.push_str(&format!(" ({u})"));
             }
-            crate::secret::redact(&text)
+            crate::log::one_line(&crate::secret::redact(&text))
         }
-        None => format!(": {}", resp.snippet()),
+        None => format!(": {}", crate::log::one_line(&resp.snippet())),
     };
     if let (true, Some(err)) = (refused, &err) {
         let text = format!("token endpoint answered HTTP {status}{detail}");
