@@ -88,22 +88,23 @@ fn status(code: u16) -> Value {
     json!({ "path": "^/token$", "method": "POST", "status": code, "body": { "error": "server_error" } })
 }
 
-fn token(rule: Value) -> Value {
-    let mut r = json!({ "path": "^/token$", "method": "POST" });
+/// A fault rule: `base` (where it matches) with `rule`'s keys (what it does) added over it.
+fn merged(base: Value, rule: &Value) -> Value {
+    let mut r = base;
     r.as_object_mut().unwrap().extend(rule.as_object().unwrap().clone());
     r
+}
+
+fn token(rule: Value) -> Value {
+    merged(json!({ "path": "^/token$", "method": "POST" }), &rule)
 }
 
 fn put(after: u32, count: u32, rule: Value) -> Value {
-    let mut r = json!({ "method": "PUT", "path": format!("/secrets/{SECRET}$"), "after": after, "count": count });
-    r.as_object_mut().unwrap().extend(rule.as_object().unwrap().clone());
-    r
+    merged(json!({ "method": "PUT", "path": format!("/secrets/{SECRET}$"), "after": after, "count": count }), &rule)
 }
 
 fn key(count: u32, rule: Value) -> Value {
-    let mut r = json!({ "method": "GET", "path": "/secrets/public-key$", "count": count });
-    r.as_object_mut().unwrap().extend(rule.as_object().unwrap().clone());
-    r
+    merged(json!({ "method": "GET", "path": "/secrets/public-key$", "count": count }), &rule)
 }
 
 fn rows() -> Vec<Row> {
@@ -399,10 +400,7 @@ fn rows() -> Vec<Row> {
             json!({ "status": 502, "body": { "message": "502 Bad Gateway" } }),
         ),
     ] {
-        let mut rule = rule;
-        rule.as_object_mut()
-            .unwrap()
-            .extend(json!({ "method": "POST", "path": "/self/rotate$" }).as_object().unwrap().clone());
+        let rule = merged(json!({ "method": "POST", "path": "/self/rotate$" }), &rule);
         rows.push(Row { provider: Provider::GitlabToken, ..row(name, vec![TokenAfter(rule)], 1, MaybeConsumed) });
     }
     rows.push(gl(
@@ -482,24 +480,8 @@ fn run_oauth_row(row: &Row, oauth: &OAuth) -> Outcome {
     gh.setup(json!({ "secrets": [ { "scope": ["repo", REPO], "name": SECRET, "value": r1, "updated_at": "2026-01-01T00:00:00Z" } ] }));
     for f in &row.faults {
         match f {
-            Fault::TokenBefore(rule) => proxy.fault(
-                json!({ "when": "before" })
-                    .as_object()
-                    .unwrap()
-                    .clone()
-                    .into_iter()
-                    .chain(rule.as_object().unwrap().clone())
-                    .collect(),
-            ),
-            Fault::TokenAfter(rule) => proxy.fault(
-                json!({ "when": "after" })
-                    .as_object()
-                    .unwrap()
-                    .clone()
-                    .into_iter()
-                    .chain(rule.as_object().unwrap().clone())
-                    .collect(),
-            ),
+            Fault::TokenBefore(rule) => proxy.fault(merged(json!({ "when": "before" }), rule)),
+            Fault::TokenAfter(rule) => proxy.fault(merged(json!({ "when": "after" }), rule)),
             Fault::Github(rule) => gh.fault(rule.clone()),
             Fault::Gitlab(_) => unreachable!(),
         }
@@ -576,11 +558,7 @@ fn run_gitlab_row(row: &Row) -> Outcome {
     for f in &row.faults {
         match f {
             Fault::Gitlab(rule) => gl.fault(rule.clone()),
-            Fault::TokenAfter(rule) => {
-                let mut rule = rule.clone();
-                rule.as_object_mut().unwrap().insert("when".into(), "after".into());
-                proxy.fault(rule)
-            }
+            Fault::TokenAfter(rule) => proxy.fault(merged(json!({ "when": "after" }), rule)),
             _ => unreachable!(),
         }
     }
