@@ -79,6 +79,16 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("unknown visibility", "input visibility").set("INPUT_ORG", "acme").set("INPUT_VISIBILITY", "public"),
         case("selected without repositories", "input selected_repositories").set("INPUT_ORG", "acme").set("INPUT_VISIBILITY", "selected"),
         case("environment on an org secret", "input environment").set("INPUT_ORG", "acme").set("INPUT_ENVIRONMENT", "prod"),
+        case("unknown secret store", "input github_store").set("INPUT_GITHUB_STORE", "secrets"),
+        case("Dependabot store for an environment", "input github_store")
+            .set("INPUT_GITHUB_STORE", "dependabot")
+            .set("INPUT_ENVIRONMENT", "prod"),
+        case("selected repositories without a visibility", "input selected_repositories")
+            .set("INPUT_ORG", "acme")
+            .set("INPUT_SELECTED_REPOSITORIES", "app"),
+        case("unknown store in config", "rotations[0].targets[0].github.store").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, store: Dependabot, secret: X } } ]\n",
+        ),
         case("min_age without a unit", "input min_age").set("INPUT_MIN_AGE", "20"),
         case("bad rescue recipient", "input rescue_recipient").set("INPUT_RESCUE_RECIPIENT", "ssh-ed25519 AAAA"),
         case("no github_token", "input github_token").unset("INPUT_GITHUB_TOKEN"),

@@ -50,6 +50,29 @@ fn every_github_request_matches_the_openapi_description() {
             vec![("INPUT_ORG", "acme"), ("INPUT_VISIBILITY", "selected"), ("INPUT_SELECTED_REPOSITORIES", "app,api")],
         ),
         ("organization secret, all repositories", vec![("INPUT_ORG", "acme"), ("INPUT_VISIBILITY", "all")]),
+        ("organization secret, its visibility kept", vec![("INPUT_ORG", "acme")]),
+        (
+            "Dependabot repository secret, access token",
+            vec![("INPUT_GITHUB_STORE", "dependabot"), ("INPUT_ACCESS_TOKEN_SECRET_NAME", "OAUTH_ACCESS_TOKEN")],
+        ),
+        (
+            "Dependabot organization secret, its visibility kept",
+            vec![("INPUT_GITHUB_STORE", "dependabot"), ("INPUT_ORG", "acme")],
+        ),
+        (
+            "Dependabot organization secret, selected repositories",
+            vec![
+                ("INPUT_GITHUB_STORE", "dependabot"),
+                ("INPUT_ORG", "acme"),
+                ("INPUT_VISIBILITY", "selected"),
+                ("INPUT_SELECTED_REPOSITORIES", "app"),
+            ],
+        ),
+        ("Codespaces repository secret", vec![("INPUT_GITHUB_STORE", "codespaces")]),
+        (
+            "Codespaces organization secret, its visibility kept",
+            vec![("INPUT_GITHUB_STORE", "codespaces"), ("INPUT_ORG", "acme")],
+        ),
     ];
     for (name, extra) in variants {
         let r1 = oauth.mint(BASIC_ID);
@@ -80,6 +103,15 @@ fn every_github_request_matches_the_openapi_description() {
     let log = prism.log();
     assert!(log.contains("put /repos/acme/app/actions/secrets/OAUTH_REFRESH_TOKEN"), "{log}");
     assert!(log.contains("put /orgs/acme/actions/secrets/OAUTH_REFRESH_TOKEN"), "{log}");
+    // The spec's example org secrets are `selected` (Actions, Dependabot): keeping that visibility
+    // reads their repositories and sends them back.
+    assert!(log.contains("get /orgs/acme/dependabot/secrets/OAUTH_REFRESH_TOKEN/repositories"), "{log}");
+    assert!(log.contains("get /orgs/acme/actions/secrets/OAUTH_REFRESH_TOKEN/repositories"), "{log}");
+    for store in ["dependabot", "codespaces"] {
+        assert!(log.contains(&format!("put /repos/acme/app/{store}/secrets/OAUTH_REFRESH_TOKEN")), "{log}");
+        assert!(log.contains(&format!("put /orgs/acme/{store}/secrets/OAUTH_REFRESH_TOKEN")), "{log}");
+        assert!(log.contains(&format!("get /orgs/acme/{store}/secrets/public-key")), "{log}");
+    }
     assert!(log.contains("post /app/installations/"), "{log}");
     assert!(log.contains("get /repos/acme/app/actions/runs/42"), "{log}");
     assert!(!log.contains("VIOLATIONS"), "{log}");

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use serde_json::{json, Value};
 
@@ -26,12 +24,6 @@ fn inputs_with_token_url(gh: &GitHub, token_url: String, refresh_token: &str) ->
     inputs.retain(|(k, _)| *k != "INPUT_TOKEN_URL");
     inputs.push(("INPUT_TOKEN_URL", token_url));
     inputs
-}
-
-fn write_config(dir: &Path, text: &str) -> String {
-    let path = dir.join("rotations.yml");
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 // --- 1. exit 3 only when the rotated credential is not stored ------------------------------

@@ -2,7 +2,8 @@
 //! stand-in refuses a request that does not pin the API version (400) and both stand-ins refuse a
 //! body of a media type their API does not take (415); a bug in a stand-in's own code is recorded
 //! and answered with a status no API sends, and fails the test when the stand-in is dropped;
-//! `Run::file` refuses to read a file that is not there; a closed port stays closed.
+//! `Run::file` refuses to read a file that is not there; a closed port stays closed; each GitHub
+//! secret store opens only boxes sealed to its own key.
 
 mod common;
 
@@ -225,4 +226,47 @@ fn a_closed_port_refuses_connections_while_held() {
     let err = std::net::TcpStream::connect(("127.0.0.1", closed.port)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     assert!(std::net::TcpListener::bind(("127.0.0.1", closed.port)).is_err(), "nobody else can take the port");
+}
+
+/// A box sealed to `store`'s public key of acme/app, with that key's id.
+fn sealed_for(gh: &GitHub, store: &str, value: &[u8]) -> (String, String) {
+    use base64::Engine as _;
+    let key: Value = client()
+        .get(format!("{}/repos/{REPO}/{store}/secrets/public-key", gh.url))
+        .bearer_auth(GH_TOKEN)
+        .header("x-github-api-version", "2022-11-28")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pk: [u8; 32] = b64.decode(key["key"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let sealed = crypto_box::PublicKey::from(pk).seal(&mut crypto_box::aead::OsRng, value).unwrap();
+    (key["key_id"].as_str().unwrap().to_owned(), b64.encode(sealed))
+}
+
+#[test]
+fn each_github_store_opens_only_boxes_sealed_to_its_own_key() {
+    let gh = GitHub::start();
+    let (actions_id, actions_box) = sealed_for(&gh, "actions", b"value-for-actions");
+    let (dependabot_id, dependabot_box) = sealed_for(&gh, "dependabot", b"value-for-dependabot");
+    assert_ne!(actions_id, dependabot_id, "each store has its own key");
+    let put = |key_id: &str, sealed: &str| {
+        client()
+            .put(format!("{}/repos/{REPO}/dependabot/secrets/X", gh.url))
+            .bearer_auth(GH_TOKEN)
+            .header("x-github-api-version", "2022-11-28")
+            .json(&json!({ "encrypted_value": sealed, "key_id": key_id }))
+            .send()
+            .unwrap()
+    };
+    let r = put(&actions_id, &actions_box);
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(message(r).contains("key_id does not match"));
+    let r = put(&dependabot_id, &actions_box);
+    assert_eq!(r.status().as_u16(), 422, "the Actions box does not open with the Dependabot key");
+    assert!(message(r).contains("Could not decrypt"));
+    assert_eq!(put(&dependabot_id, &dependabot_box).status().as_u16(), 201);
+    assert_eq!(gh.secret(&json!(["repo", REPO, "dependabot"]), "X").as_deref(), Some("value-for-dependabot"));
+    assert_eq!(gh.repo_secret(REPO, "X"), None, "nothing reached the Actions store");
 }

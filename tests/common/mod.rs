@@ -456,6 +456,13 @@ pub fn oauth_inputs(oauth_url: &str, gh: &GitHub, refresh_token: &str) -> Vec<(&
     ]
 }
 
+/// Writes a config file into `dir`; its path.
+pub fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("rotations.yml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 /// An age identity made by the real `age-keygen`: (identity file, recipient).
 pub fn age_key(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("age-key.txt");

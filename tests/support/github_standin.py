@@ -1,11 +1,14 @@
-"""A strict stand-in for the GitHub REST API's Actions-secrets endpoints.
+"""A strict stand-in for the GitHub REST API's secrets endpoints: Actions, Dependabot and Codespaces.
 
 GitHub cannot run here, so this checks what GitHub checks:
   * every request is authenticated (a token, or for App endpoints an RS256 JWT signed by the App key);
   * a secret PUT carries exactly the fields GitHub's API describes, its sealed box OPENS (libsodium,
     via PyNaCl) with the private key whose key_id was sent, and the opened value is at most 48 KB;
   * secret names follow GitHub's rules ([A-Za-z0-9_], not starting with a digit or GITHUB_);
-  * org secrets carry a valid visibility, and selected_repository_ids only with `selected`;
+  * each store (actions, dependabot, codespaces) of each scope has its own public key, so a box
+    sealed to another store's key does not open; environments hold Actions secrets only;
+  * org secrets carry a valid visibility, and selected_repository_ids only with `selected`; GET of
+    an org secret tells its visibility, and its selected repositories are listed page by page;
   * it keeps created_at/updated_at, answers 201 on create and 204 on update;
   * every API request pins the REST API version (X-GitHub-Api-Version) and a request body is
     application/json (see `admit` for what GitHub itself does and why this is stricter).
@@ -212,24 +215,27 @@ class Handler(standin.Handler):
                 return self.error(404, "Not Found") if full not in S.repos else None
             return self.reply(200, {"id": S.repos[full]["id"], "name": parts[2], "full_name": full})
 
+        # A scope is ("repo", r) / ("env", r, e) / ("org", o) for Actions secrets; the other stores
+        # append their name: ("repo", r, "dependabot"), ("org", o, "codespaces").
         scope, rest, owner, repo = None, None, None, None
-        if len(parts) >= 5 and parts[0] == "repos" and parts[3] == "actions" and parts[4] == "secrets":
+        stores = ("actions", "dependabot", "codespaces")
+        if len(parts) >= 5 and parts[0] == "repos" and parts[3] in stores and parts[4] == "secrets":
             repo = f"{parts[1]}/{parts[2]}"
             owner = parts[1]
             if repo not in S.repos:
                 return self.error(404, "Not Found")
-            scope, rest = ("repo", repo), parts[5:]
+            scope, rest = ("repo", repo) + (() if parts[3] == "actions" else (parts[3],)), parts[5:]
         elif len(parts) >= 6 and parts[0] == "repos" and parts[3] == "environments" and parts[5] == "secrets":
             repo = f"{parts[1]}/{parts[2]}"
             owner = parts[1]
             if repo not in S.repos or parts[4] not in S.repos[repo]["environments"]:
                 return self.error(404, "Not Found")
             scope, rest = ("env", repo, parts[4]), parts[6:]
-        elif len(parts) >= 4 and parts[0] == "orgs" and parts[2] == "actions" and parts[3] == "secrets":
+        elif len(parts) >= 4 and parts[0] == "orgs" and parts[2] in stores and parts[3] == "secrets":
             owner = parts[1]
             if owner not in S.orgs:
                 return self.error(404, "Not Found")
-            scope, rest = ("org", owner), parts[4:]
+            scope, rest = ("org", owner) + (() if parts[2] == "actions" else (parts[2],)), parts[4:]
         else:
             return self.error(404, "Not Found")
 
@@ -240,6 +246,8 @@ class Handler(standin.Handler):
             with S.lock:
                 key_id, sk = S.key(scope)
             return self.reply(200, {"key_id": key_id, "key": base64.b64encode(bytes(sk.public_key)).decode()})
+        if len(rest) == 2 and rest[1] == "repositories" and method == "GET" and scope[0] == "org":
+            return self.selected_repositories(scope, rest[0])
         if len(rest) != 1:
             return self.error(404, "Not Found")
         name = rest[0]
@@ -251,10 +259,36 @@ class Handler(standin.Handler):
             out = {"name": name.upper(), "created_at": s["created_at"], "updated_at": s["updated_at"]}
             if scope[0] == "org":
                 out["visibility"] = s["visibility"]
+                if s["visibility"] == "selected":
+                    out["selected_repositories_url"] = f"{self.base_url()}{self.path.split('?')[0]}/repositories"
             return self.reply(200, out)
         if method == "PUT":
             return self.put_secret(scope, name)
         return self.error(404, "Not Found")
+
+    def base_url(self):
+        return f"{'https' if self.server.tls else 'http'}://{self.headers.get('host')}"
+
+    def selected_repositories(self, scope, name):
+        """GET /orgs/{org}/{store}/secrets/{name}/repositories: per_page (at most 100) and page."""
+        from urllib.parse import parse_qs, urlsplit
+        q = parse_qs(urlsplit(self.path).query)
+        try:
+            per_page = int(q.get("per_page", ["30"])[0])
+            page = int(q.get("page", ["1"])[0])
+        except ValueError:
+            return self.error(400, "per_page and page must be integers")
+        if not 1 <= per_page <= 100 or page < 1:
+            return self.error(422, "per_page must be 1-100 and page at least 1")
+        with S.lock:
+            s = S.secrets.get((scope, name.upper()))
+            if s is None:
+                return self.error(404, "Not Found")
+            ids = s["selected"] or []
+            by_id = {r["id"]: full for full, r in S.repos.items()}
+        chunk = ids[(page - 1) * per_page: page * per_page]
+        repos = [{"id": i, "name": by_id[i].split("/")[1], "full_name": by_id[i]} for i in chunk]
+        return self.reply(200, {"total_count": len(ids), "repositories": repos})
 
     def put_secret(self, scope, name):
         if not NAME_RE.match(name) or name.upper().startswith("GITHUB_"):
@@ -294,7 +328,7 @@ class Handler(standin.Handler):
                 return self.error(422, f"Invalid request. {vis!r} is not a valid visibility")
             ids = body.get("selected_repository_ids")
             if vis == "selected":
-                if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+                if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
                     return self.error(422, "Invalid request. selected_repository_ids must be an array of integers")
                 known = {r["id"] for full, r in S.repos.items() if full.split("/")[0] == scope[1]}
                 if not set(ids) <= known:
@@ -342,7 +376,7 @@ class Handler(standin.Handler):
                     S.secrets[(scope, s["name"].upper())] = {
                         "value": s["value"], "created_at": s.get("updated_at", now_iso()),
                         "updated_at": s.get("updated_at", now_iso()), "visibility": s.get("visibility"),
-                        "selected": None, "writes": 0,
+                        "selected": s.get("selected"), "writes": 0,
                     }
             return self.reply(200, {"ok": True})
         if what == "secrets":

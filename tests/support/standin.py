@@ -223,7 +223,8 @@ def serve(handler, state):
         state.latency = float(sys.argv[sys.argv.index("--latency-ms") + 1]) / 1000
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    if "--tls" in sys.argv:
+    server.tls = "--tls" in sys.argv
+    if server.tls:
         i = sys.argv.index("--tls")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])

@@ -60,6 +60,38 @@ pub enum GithubAuth {
     },
 }
 
+/// Which of GitHub's secret stores: each has its own endpoints and public keys, and is read by
+/// different consumers (workflows, Dependabot-triggered workflows, codespaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Store {
+    /// Actions secrets, read by workflows.
+    Actions,
+    /// Dependabot secrets: the only secrets a workflow that Dependabot triggered can read.
+    Dependabot,
+    /// Codespaces secrets, read by codespaces.
+    Codespaces,
+}
+
+impl Store {
+    /// The config spelling and the URL segment.
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::Actions => "actions",
+            Store::Dependabot => "dependabot",
+            Store::Codespaces => "codespaces",
+        }
+    }
+
+    /// The store's secrets in prose (`Dependabot secret`); Actions secrets are just `secret`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Store::Actions => "secret",
+            Store::Dependabot => "Dependabot secret",
+            Store::Codespaces => "Codespaces secret",
+        }
+    }
+}
+
 /// Where a secret lives: a scope with its own public key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum GithubScope {
@@ -102,18 +134,19 @@ impl GithubScope {
         }
     }
 
-    /// The URL path of the scope's secrets collection.
-    pub fn secrets_path(&self) -> Vec<&str> {
+    /// The URL path of the scope's secrets collection in `store` (environments have Actions
+    /// secrets only: the parser refuses another store for them).
+    pub fn secrets_path(&self, store: Store) -> Vec<&str> {
         match self {
             GithubScope::Repo { repository } => {
                 let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
-                vec!["repos", o, r, "actions", "secrets"]
+                vec!["repos", o, r, store.name(), "secrets"]
             }
             GithubScope::Environment { repository, environment } => {
                 let (o, r) = repository.split_once('/').unwrap_or((repository, ""));
                 vec!["repos", o, r, "environments", environment, "secrets"]
             }
-            GithubScope::Org { org } => vec!["orgs", org, "actions", "secrets"],
+            GithubScope::Org { org } => vec!["orgs", org, store.name(), "secrets"],
         }
     }
 }
@@ -130,7 +163,7 @@ pub struct Github {
     /// REST API base, no trailing slash.
     pub api_url: Url,
     auth: GithubAuth,
-    keys: Mutex<HashMap<GithubScope, Cell<PublicKey>>>,
+    keys: Mutex<HashMap<(GithubScope, Store), Cell<PublicKey>>>,
     tokens: Mutex<HashMap<String, Cell<Secret>>>,
     repo_ids: Mutex<HashMap<String, Cell<u64>>>,
     /// Bounds requests in flight (`github.max_concurrency`), retries included.
@@ -386,15 +419,15 @@ impl Github {
             .await
     }
 
-    /// The scope's public key, fetched once per run.
-    pub async fn public_key(&self, http: &Http, scope: &GithubScope) -> Result<PublicKey, TargetError> {
-        let c = cell(&self.keys, scope);
+    /// The public key of `scope`'s `store`, fetched once per run.
+    pub async fn public_key(&self, http: &Http, scope: &GithubScope, store: Store) -> Result<PublicKey, TargetError> {
+        let c = cell(&self.keys, &(scope.clone(), store));
         c.get_or_try_init(|| async {
             let token = self.token(http, scope).await?;
-            let mut segs = scope.secrets_path();
+            let mut segs = scope.secrets_path(store);
             segs.push("public-key");
             let r = self.get(http, self.url(&segs), &token, "public key").await?;
-            expect(&r, 200, "public key", &scope.describe())?;
+            expect_in(&r, 200, "public key", &scope.describe(), store)?;
             let k = parse::<KeyResponse>(&r, "public key")?;
             PublicKey::from_base64(&k.key_id, &k.key).map_err(|e| TargetError(format!("{}: {e}", scope.describe())))
         })
@@ -429,23 +462,55 @@ pub fn parse<T: serde::de::DeserializeOwned>(r: &Response, what: &str) -> Result
 
 /// `Ok` when GitHub answered `want`, else its answer as an error.
 pub fn expect(r: &Response, want: u16, what: &str, target: &str) -> Result<(), TargetError> {
+    expect_in(r, want, what, target, Store::Actions)
+}
+
+/// `Ok` when GitHub answered `want` to a request about `store`'s secrets, else its answer as an
+/// error that names the permission that store needs.
+pub fn expect_in(r: &Response, want: u16, what: &str, target: &str, store: Store) -> Result<(), TargetError> {
     if r.status.as_u16() == want {
         Ok(())
     } else {
-        Err(github_error(r, what, target))
+        Err(github_error(r, what, target, store))
     }
 }
 
-/// GitHub's answer, with what it usually means.
-pub fn github_error(r: &Response, what: &str, target: &str) -> TargetError {
-    status_error(r, what, target, |status| match status {
-        401 => " (the token is invalid or expired)",
-        403 => {
-            " (the token may not write Actions secrets: a fine-grained token needs \"Secrets: read and write\" on the \
-             repository, or \"Organization secrets\" for an org; a GitHub App needs the secrets permission; \
-             GITHUB_TOKEN cannot write secrets)"
-        }
-        404 => " (not found: check the repository, environment or organization name, and that the token can see it)",
-        _ => "",
-    })
+const NOT_FOUND: &str =
+    " (not found: check the repository, environment or organization name, and that the token can see it)";
+
+/// GitHub's answer to a request about `store`'s secrets, with what it usually means.
+pub fn github_error(r: &Response, what: &str, target: &str, store: Store) -> TargetError {
+    let hint: fn(u16) -> &'static str = match store {
+        Store::Actions => |status| match status {
+            401 => " (the token is invalid or expired)",
+            403 => {
+                " (the token may not write Actions secrets: a fine-grained token needs \"Secrets: read and write\" on \
+                 the repository, or \"Secrets\" (organization) for an org; a GitHub App needs the secrets permission; \
+                 GITHUB_TOKEN cannot write secrets)"
+            }
+            404 => NOT_FOUND,
+            _ => "",
+        },
+        Store::Dependabot => |status| match status {
+            401 => " (the token is invalid or expired)",
+            403 => {
+                " (the token may not write Dependabot secrets: a fine-grained token needs \"Dependabot secrets: read \
+                 and write\" on the repository or organization; a GitHub App needs the dependabot_secrets \
+                 permission; GITHUB_TOKEN cannot write secrets)"
+            }
+            404 => NOT_FOUND,
+            _ => "",
+        },
+        Store::Codespaces => |status| match status {
+            401 => " (the token is invalid or expired)",
+            403 => {
+                " (the token may not write Codespaces secrets: a fine-grained token needs \"Codespaces secrets: \
+                 read and write\" on the repository, or \"Organization codespaces secrets\" for an org; a GitHub App \
+                 needs the codespaces_secrets or organization_codespaces_secrets permission)"
+            }
+            404 => NOT_FOUND,
+            _ => "",
+        },
+    };
+    status_error(r, what, target, hint)
 }

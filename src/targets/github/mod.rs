@@ -1,7 +1,9 @@
-//! Target `github`: repository, environment and organization Actions secrets, sealed to the
-//! scope's public key (the connection and its caches are in `connection.rs`).
+//! Target `github`: repository, environment and organization secrets in GitHub's Actions,
+//! Dependabot and Codespaces stores, sealed to the store's public key (the connection and its
+//! caches are in `connection.rs`). An existing organization secret keeps the visibility and
+//! selected repositories it has, unless the settings name them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -17,8 +19,8 @@ use crate::secret::Secret;
 
 mod connection;
 
-use connection::{expect, github_error, parse as parse_body};
-pub use connection::{Github, GithubAuth, GithubScope};
+use connection::{expect_in, github_error, parse as parse_body};
+pub use connection::{Github, GithubAuth, GithubScope, Store};
 
 /// GitHub's limit on a secret's value.
 pub const MAX_SECRET_BYTES: usize = 48 * 1024;
@@ -31,8 +33,17 @@ const ACCESS_TOKEN_SECRET_NAME: Field =
 const REPOSITORY: Field = Field::plain("repository", "owner/repo (default: GITHUB_REPOSITORY)").of(OWNER);
 const ENVIRONMENT: Field = Field::plain("environment", "write an environment secret of this environment").of(OWNER);
 const ORG: Field = Field::plain("org", "write an organization secret of this organization").of(OWNER);
-const VISIBILITY: Field =
-    Field::plain("visibility", "organization secret visibility: all, private or selected (default: private)").of(OWNER);
+const STORE: Field = Field::plain(
+    "github_store",
+    "the secret store: actions, dependabot (what Dependabot-triggered workflows read) or codespaces (default: actions)",
+)
+.key("store")
+.of(OWNER);
+const VISIBILITY: Field = Field::plain(
+    "visibility",
+    "organization secret visibility: all, private or selected (default: the existing secret's, else private)",
+)
+.of(OWNER);
 const SELECTED_REPOSITORIES: Field =
     Field::plain("selected_repositories", "with visibility selected: comma-separated repository names").of(OWNER);
 
@@ -41,7 +52,16 @@ pub const KIND: TargetKind = TargetKind {
     name: "github",
     key: "github",
     default_in: Some("GITHUB_ACTIONS"),
-    fields: &[SECRET_NAME, ACCESS_TOKEN_SECRET_NAME, REPOSITORY, ENVIRONMENT, ORG, VISIBILITY, SELECTED_REPOSITORIES],
+    fields: &[
+        SECRET_NAME,
+        ACCESS_TOKEN_SECRET_NAME,
+        REPOSITORY,
+        ENVIRONMENT,
+        ORG,
+        STORE,
+        VISIBILITY,
+        SELECTED_REPOSITORIES,
+    ],
     parse,
 };
 
@@ -56,14 +76,28 @@ pub enum Visibility {
     Selected(Vec<String>),
 }
 
+/// Who may read an organization secret, as sent in a write: the visibility, with the selected
+/// repositories as ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Access {
+    All,
+    Private,
+    Selected(Vec<u64>),
+}
+
 /// One GitHub secret, as validated.
 pub struct GithubSecret {
     github: Arc<Github>,
     scope: GithubScope,
+    store: Store,
     /// Secret name, uppercased as GitHub stores it.
     name: String,
-    /// For an organization secret.
+    /// For an organization secret: the visibility the settings ask for; `None` keeps the
+    /// existing secret's.
     visibility: Option<Visibility>,
+    /// For an organization secret without a configured visibility: who may read it now, learnt
+    /// from the secret itself (`None` inside: the secret does not exist yet).
+    kept: Mutex<Option<Option<Access>>>,
 }
 
 fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
@@ -79,13 +113,9 @@ fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
     })?;
     check_secret_name(&f.label(&SECRET_NAME), &name)?;
     let (scope, visibility) = scope(f)?;
+    let store = store(f, &scope)?;
     let github = ctx.services.get::<Github>()?;
-    let secret = GithubSecret {
-        github: github.clone(),
-        scope: scope.clone(),
-        name: name.to_ascii_uppercase(),
-        visibility: visibility.clone(),
-    };
+    let secret = GithubSecret::new(github.clone(), scope.clone(), store, name.to_ascii_uppercase(), visibility.clone());
     check_current(f, &SECRET_NAME, &secret, ctx)?;
     let mut planned = vec![Planned { value: ctx.value, target: Arc::new(secret) as Arc<dyn Target> }];
     if let Some(access) = f.str(&ACCESS_TOKEN_SECRET_NAME)? {
@@ -96,7 +126,7 @@ fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
             ));
         }
         check_secret_name(&f.label(&ACCESS_TOKEN_SECRET_NAME), &access)?;
-        let access = GithubSecret { github, scope, name: access.to_ascii_uppercase(), visibility };
+        let access = GithubSecret::new(github, scope, store, access.to_ascii_uppercase(), visibility);
         planned.push(Planned { value: ValueKind::AccessToken, target: Arc::new(access) });
     }
     Ok(planned)
@@ -138,10 +168,17 @@ fn scope(f: &Fields) -> Result<(GithubScope, Option<Visibility>), InputError> {
                 ));
             }
             let selected = selected.unwrap_or_default();
-            let visibility = match visibility.as_deref().unwrap_or("private") {
-                "all" => Visibility::All,
-                "private" => Visibility::Private,
-                "selected" => {
+            let visibility = match visibility.as_deref() {
+                None if selected.is_empty() => return Ok((GithubScope::Org { org }, None)),
+                None => {
+                    return Err(f.error(
+                        &SELECTED_REPOSITORIES,
+                        "applies only with visibility selected: set visibility to selected too",
+                    ))
+                }
+                Some("all") => Visibility::All,
+                Some("private") => Visibility::Private,
+                Some("selected") => {
                     if selected.is_empty() {
                         return Err(f.error(
                             &SELECTED_REPOSITORIES,
@@ -153,7 +190,7 @@ fn scope(f: &Fields) -> Result<(GithubScope, Option<Visibility>), InputError> {
                     }
                     Visibility::Selected(selected.clone())
                 }
-                other => {
+                Some(other) => {
                     return Err(f.error(&VISIBILITY, format!("`{other}` is not valid: use all, private or selected")))
                 }
             };
@@ -163,6 +200,29 @@ fn scope(f: &Fields) -> Result<(GithubScope, Option<Visibility>), InputError> {
             Ok((GithubScope::Org { org }, Some(visibility)))
         }
     }
+}
+
+fn store(f: &Fields, scope: &GithubScope) -> Result<Store, InputError> {
+    let store = match f.str(&STORE)?.as_deref() {
+        None | Some("actions") => Store::Actions,
+        Some("dependabot") => Store::Dependabot,
+        Some("codespaces") => Store::Codespaces,
+        Some(other) => {
+            return Err(
+                f.error(&STORE, format!("`{other}` is not a secret store: use actions, dependabot or codespaces"))
+            )
+        }
+    };
+    if store != Store::Actions && matches!(scope, GithubScope::Environment { .. }) {
+        return Err(f.error(
+            &STORE,
+            format!(
+                "is {}, but environments hold Actions secrets only: drop environment, or use store actions",
+                store.name()
+            ),
+        ));
+    }
+    Ok(store)
 }
 
 /// GitHub's rules: `[A-Za-z0-9_]`, not starting with a digit or `GITHUB_`.
@@ -227,33 +287,134 @@ fn check_environment(input: &str, env: &str) -> Result<(), InputError> {
 #[derive(Deserialize)]
 struct SecretMeta {
     updated_at: String,
+    /// Organization secrets only.
+    visibility: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct SelectedRepositories {
+    total_count: usize,
+    repositories: Vec<RepositoryId>,
+}
+
+#[derive(Deserialize)]
+struct RepositoryId {
+    id: u64,
+}
+
+/// GitHub's largest page.
+const PER_PAGE: usize = 100;
+
 impl GithubSecret {
+    fn new(
+        github: Arc<Github>,
+        scope: GithubScope,
+        store: Store,
+        name: String,
+        visibility: Option<Visibility>,
+    ) -> Self {
+        GithubSecret { github, scope, store, name, visibility, kept: Mutex::new(None) }
+    }
+
     fn secret_url(&self) -> url::Url {
-        let mut segs = self.scope.secrets_path();
+        let mut segs = self.scope.secrets_path(self.store);
         segs.push(&self.name);
         self.github.url(&segs)
     }
 
-    /// Builds the PUT body: the sealed value, its key id, and for org secrets the visibility.
-    async fn body(&self, http: &Http, value: &Secret, token: &Secret) -> Result<serde_json::Value, TargetError> {
-        let key = self.github.public_key(http, &self.scope).await?;
-        let sealed = key.seal(value).map_err(|e| TargetError(format!("{}: {e}", self.describe())))?;
-        let mut body = serde_json::json!({ "encrypted_value": sealed, "key_id": key.key_id });
-        if let (GithubScope::Org { org }, Some(visibility)) = (&self.scope, &self.visibility) {
-            let (vis, repos) = match visibility {
-                Visibility::All => ("all", None),
-                Visibility::Private => ("private", None),
-                Visibility::Selected(names) => ("selected", Some(names)),
+    /// True for an organization secret whose visibility comes from the secret itself.
+    fn keeps_access(&self) -> bool {
+        matches!(self.scope, GithubScope::Org { .. }) && self.visibility.is_none()
+    }
+
+    /// The secret's metadata, `None` when it does not exist. For an organization secret that
+    /// keeps its access, learns who may read it (once per run).
+    async fn meta(&self, http: &Http, token: &Secret) -> Result<Option<SecretMeta>, TargetError> {
+        let r = self.github.get(http, self.secret_url(), token, "read secret").await?;
+        if r.status.as_u16() == 404 {
+            if self.keeps_access() {
+                self.kept.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(None);
+            }
+            return Ok(None);
+        }
+        expect_in(&r, 200, "read secret", &self.describe(), self.store)?;
+        let meta = parse_body::<SecretMeta>(&r, "secret")?;
+        if self.keeps_access() && self.kept.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            let access = match meta.visibility.as_deref() {
+                Some("all") => Access::All,
+                Some("private") => Access::Private,
+                Some("selected") => Access::Selected(self.selected_ids(http, token).await?),
+                other => {
+                    return Err(TargetError(format!(
+                        "{}: GitHub answered an unexpected visibility {other:?}: set visibility in the settings",
+                        self.describe()
+                    )))
+                }
             };
-            body["visibility"] = vis.into();
-            if let Some(names) = repos {
+            *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Some(access));
+        }
+        Ok(Some(meta))
+    }
+
+    /// The repositories an existing `selected` organization secret is shared with, every page.
+    async fn selected_ids(&self, http: &Http, token: &Secret) -> Result<Vec<u64>, TargetError> {
+        let mut ids = Vec::new();
+        for page in 1.. {
+            let mut url = self.secret_url();
+            url.path_segments_mut().expect("https base URL").push("repositories");
+            url.query_pairs_mut().append_pair("per_page", &PER_PAGE.to_string()).append_pair("page", &page.to_string());
+            let r = self.github.get(http, url, token, "list selected repositories").await?;
+            expect_in(&r, 200, "list selected repositories", &self.describe(), self.store)?;
+            let list = parse_body::<SelectedRepositories>(&r, "selected repositories")?;
+            let got = list.repositories.len();
+            ids.extend(list.repositories.into_iter().map(|r| r.id));
+            if got < PER_PAGE || ids.len() >= list.total_count {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Who may read the organization secret after this write.
+    async fn access(&self, http: &Http, org: &str, token: &Secret) -> Result<Access, TargetError> {
+        match &self.visibility {
+            Some(Visibility::All) => Ok(Access::All),
+            Some(Visibility::Private) => Ok(Access::Private),
+            Some(Visibility::Selected(names)) => {
                 let mut ids = Vec::new();
                 for n in names {
                     ids.push(self.github.repo_id(http, org, n, token).await?);
                 }
-                body["selected_repository_ids"] = ids.into();
+                Ok(Access::Selected(ids))
+            }
+            None => {
+                let known = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let kept = match known {
+                    Some(kept) => kept,
+                    None => {
+                        self.meta(http, token).await?;
+                        self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone().flatten()
+                    }
+                };
+                // A new secret: private, GitHub's own default in its UI.
+                Ok(kept.unwrap_or(Access::Private))
+            }
+        }
+    }
+
+    /// Builds the PUT body: the sealed value, its key id, and for org secrets who may read it.
+    async fn body(&self, http: &Http, value: &Secret, token: &Secret) -> Result<serde_json::Value, TargetError> {
+        let key = self.github.public_key(http, &self.scope, self.store).await?;
+        let sealed = key.seal(value).map_err(|e| TargetError(format!("{}: {e}", self.describe())))?;
+        let mut body = serde_json::json!({ "encrypted_value": sealed, "key_id": key.key_id });
+        if let GithubScope::Org { org } = &self.scope {
+            match self.access(http, org, token).await? {
+                Access::All => body["visibility"] = "all".into(),
+                Access::Private => body["visibility"] = "private".into(),
+                Access::Selected(ids) => {
+                    body["visibility"] = "selected".into();
+                    body["selected_repository_ids"] = ids.into();
+                }
             }
         }
         Ok(body)
@@ -272,7 +433,7 @@ impl GithubSecret {
         let at = self.github.send(http, &format!("write {}", self.describe()), &req).await;
         let result = match at.result {
             Ok(r) if r.status.as_u16() == 201 || r.status.as_u16() == 204 => Ok(()),
-            Ok(r) => Err(github_error(&r, "write", &self.describe())),
+            Ok(r) => Err(github_error(&r, "write", &self.describe(), self.store)),
             Err(e) => Err(TargetError(format!("{}: {e}", self.describe()))),
         };
         Written { attempts: at.attempts, result }
@@ -286,7 +447,7 @@ impl Target for GithubSecret {
     }
 
     fn describe(&self) -> String {
-        format!("{} secret {}", self.scope.describe(), self.name)
+        format!("{} {} {}", self.scope.describe(), self.store.noun(), self.name)
     }
 
     fn name_hint(&self) -> String {
@@ -305,12 +466,9 @@ impl Target for GithubSecret {
 
     async fn updated_at(&self, http: &Http, _live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError> {
         let token = self.github.token(http, &self.scope).await?;
-        let r = self.github.get(http, self.secret_url(), &token, "read secret").await?;
-        if r.status.as_u16() == 404 {
+        let Some(meta) = self.meta(http, &token).await? else {
             return Ok(None);
-        }
-        expect(&r, 200, "read secret", &self.describe())?;
-        let meta = parse_body::<SecretMeta>(&r, "secret")?;
+        };
         meta.updated_at.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
             TargetError(format!("{}: updated_at `{}` is not a timestamp", self.describe(), meta.updated_at))
         })
@@ -318,11 +476,13 @@ impl Target for GithubSecret {
 
     async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
         let Some(current) = proof.current else {
-            return self.github.public_key(http, &self.scope).await.map(|_| Prepared::Ready);
+            return self.github.public_key(http, &self.scope, self.store).await.map(|_| Prepared::Ready);
         };
         match self.updated_at(http, proof.live).await? {
             // A dry run creates nothing: a missing secret is reported, its scope's key proven readable.
-            None if proof.dry_run => self.github.public_key(http, &self.scope).await.map(|_| Prepared::WouldCreate),
+            None if proof.dry_run => {
+                self.github.public_key(http, &self.scope, self.store).await.map(|_| Prepared::WouldCreate)
+            }
             None => self.put(http, current).await.result.map(|()| Prepared::Ready),
             Some(updated_at) => {
                 let received_at = match self.github.run_started_at(http).await {
@@ -361,7 +521,7 @@ mod tests {
         ]);
         let inputs = Inputs::collect(crate::config::table(), &HashMap::new(), &env);
         let github = Arc::new(Github::parse(None, &Fields::inputs(&inputs, &env)).unwrap());
-        GithubSecret { github, scope, name: "MY_TOKEN".into(), visibility }
+        GithubSecret::new(github, scope, Store::Actions, "MY_TOKEN".into(), visibility)
     }
 
     fn key_reply(fake: &Fake) -> crypto_box::SecretKey {
@@ -469,6 +629,96 @@ mod tests {
         fake.reply(204, "");
         assert_eq!(t.preflight(&fake.http(), proof).await.unwrap(), Prepared::Ready);
         assert_eq!(fake.lines().len(), 3, "read, key, re-write");
+    }
+
+    fn in_store(scope: GithubScope, store: Store) -> GithubSecret {
+        let t = secret(scope, None);
+        GithubSecret::new(t.github, t.scope, store, t.name, None)
+    }
+
+    #[tokio::test]
+    async fn each_store_has_its_own_endpoints_and_key() {
+        let repo = GithubScope::Repo { repository: "acme/app".into() };
+        for (store, segment) in [(Store::Dependabot, "dependabot"), (Store::Codespaces, "codespaces")] {
+            let t = in_store(repo.clone(), store);
+            let fake = Fake::new();
+            let sk = key_reply(&fake);
+            fake.reply(201, "{}");
+            t.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused")).await.result.unwrap();
+            assert_eq!(
+                fake.lines(),
+                [
+                    format!("GET https://ghe.example.com/api/v3/repos/acme/app/{segment}/secrets/public-key"),
+                    format!("PUT https://ghe.example.com/api/v3/repos/acme/app/{segment}/secrets/MY_TOKEN"),
+                ]
+            );
+            let body = json_body(&fake.requests()[1]);
+            let sealed =
+                base64::engine::general_purpose::STANDARD.decode(body["encrypted_value"].as_str().unwrap()).unwrap();
+            assert_eq!(sk.unseal(&sealed).unwrap(), b"r2-new-0123");
+            assert!(t.describe().starts_with("acme/app ") && t.describe().contains(store.noun()), "{}", t.describe());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_org_secret_keeps_the_visibility_and_repositories_it_has() {
+        let t = in_store(GithubScope::Org { org: "acme".into() }, Store::Dependabot);
+        let current = Secret::new("r1-current-0123");
+        let proof = Proof {
+            current: Some(&current),
+            live: &current,
+            dry_run: false,
+            received_at: "2026-12-01T10:00:00Z".parse().unwrap(),
+        };
+        let fake = Fake::new();
+        fake.reply(
+            200,
+            r#"{"name":"MY_TOKEN","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-11-01T00:00:00Z",
+                "visibility":"selected","selected_repositories_url":"https://ghe.example.com/api/v3/orgs/acme/dependabot/secrets/MY_TOKEN/repositories"}"#,
+        );
+        fake.reply(200, r#"{"total_count":2,"repositories":[{"id":11,"name":"app"},{"id":12,"name":"api"}]}"#);
+        key_reply(&fake);
+        fake.reply(204, "").reply(204, "");
+        assert_eq!(t.preflight(&fake.http(), proof).await.unwrap(), Prepared::Ready);
+        t.write(&fake.http(), &Secret::new("r2-new-0123"), &current).await.result.unwrap();
+        assert_eq!(
+            fake.lines(),
+            [
+                "GET https://ghe.example.com/api/v3/orgs/acme/dependabot/secrets/MY_TOKEN",
+                "GET https://ghe.example.com/api/v3/orgs/acme/dependabot/secrets/MY_TOKEN/repositories?per_page=100&page=1",
+                "GET https://ghe.example.com/api/v3/orgs/acme/dependabot/secrets/public-key",
+                "PUT https://ghe.example.com/api/v3/orgs/acme/dependabot/secrets/MY_TOKEN",
+                "PUT https://ghe.example.com/api/v3/orgs/acme/dependabot/secrets/MY_TOKEN",
+            ],
+            "who may read it is learnt once, the key fetched once"
+        );
+        for put in &fake.requests()[3..] {
+            let body = json_body(put);
+            assert_eq!(body["visibility"], "selected");
+            assert_eq!(body["selected_repository_ids"], serde_json::json!([11, 12]));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_org_secret_without_a_visibility_is_private() {
+        let t = in_store(GithubScope::Org { org: "acme".into() }, Store::Codespaces);
+        let fake = Fake::new();
+        key_reply(&fake);
+        fake.reply(404, r#"{"message":"Not Found"}"#).reply(201, "{}");
+        t.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused")).await.result.unwrap();
+        assert_eq!(fake.lines()[1], "GET https://ghe.example.com/api/v3/orgs/acme/codespaces/secrets/MY_TOKEN");
+        let body = json_body(&fake.requests()[2]);
+        assert_eq!(body["visibility"], "private");
+        assert!(body.get("selected_repository_ids").is_none(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_names_the_permission_of_the_store() {
+        let t = in_store(GithubScope::Repo { repository: "acme/app".into() }, Store::Dependabot);
+        let fake = Fake::new();
+        fake.reply(403, r#"{"message":"Resource not accessible by personal access token"}"#);
+        let e = t.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused")).await.result.unwrap_err();
+        assert!(e.0.contains("Dependabot secrets: read and write"), "{e}");
     }
 
     #[test]
