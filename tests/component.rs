@@ -47,7 +47,8 @@ fn the_gitlab_examples_validate_and_use_declared_inputs_only() {
         let path = e.unwrap().path();
         assert_schema_valid("vendor.gitlab-ci", [&path]);
         let doc: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for include in doc["include"].as_array().unwrap() {
+        // A pipeline may run the image without the component (examples/gitlab/sharded.yml).
+        for include in doc["include"].as_array().into_iter().flatten() {
             assert_eq!(unknown_inputs(&include["inputs"]), Vec::<String>::new(), "{}", path.display());
             assert!(include["inputs"].get("variable_name").is_some(), "{}: the required input", path.display());
         }
@@ -185,4 +186,32 @@ fn a_missing_input_fails_and_an_unknown_one_is_caught() {
     let out = c.run(&[], None);
     assert!(out.status.success(), "gitlab-ci-local accepts the unknown input");
     assert_eq!(unknown_inputs(&inputs), vec!["expire_in".to_owned()]);
+}
+
+#[test]
+fn the_sharded_example_makes_a_job_per_shard_each_in_its_own_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(root().join("examples/gitlab/sharded.yml"), d.join(".gitlab-ci.yml")).unwrap();
+    git(d, d, &["init", "-q"]);
+    git(d, d, &["add", "-A"]);
+    git(d, d, &["-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qm", "pipeline"]);
+    let node = deps().join("node/node_modules");
+    let out = Command::new(node.join(".bin/node"))
+        .arg(node.join("gitlab-ci-local/dist/index.js"))
+        .args(["--list", "--variable", "CI_PIPELINE_SOURCE=schedule"])
+        .current_dir(d)
+        .env("HOME", d)
+        .env("GCL_IGNORE_PREDEFINED_VARS", "CI_PIPELINE_SOURCE")
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{list}{}", String::from_utf8_lossy(&out.stderr));
+    let jobs: Vec<Vec<&str>> =
+        list.lines().filter(|l| l.starts_with("rotate: [")).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(jobs.len(), 2, "{list}");
+    for (job, shard) in jobs.iter().zip(["spotify-ci", "deploy-token"]) {
+        assert_eq!(job[1], format!("[{shard}]"), "{list}");
+        assert!(job.contains(&format!("rotate/{shard}").as_str()), "its own environment: {list}");
+    }
 }

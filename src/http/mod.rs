@@ -29,6 +29,8 @@ pub use transport::{Reqwest, Transport};
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Attempts for a retried request (the first one included).
 pub const MAX_ATTEMPTS: u32 = 5;
+/// Rate-limit answers a paced request may get, beyond its [`MAX_ATTEMPTS`].
+pub const MAX_LIMITED: u32 = 20;
 /// Longest single wait a server may ask for before a retry; longer asks end the retries.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
@@ -162,30 +164,50 @@ impl Http {
     /// transport failures, 5xx, 429 and GitHub's rate-limit 403s with backoff and jitter,
     /// honouring `Retry-After` and `x-ratelimit-reset`. A termination signal stops the retries.
     pub async fn send_idempotent(&self, what: &str, req: &Request) -> Attempted {
-        let mut attempts = 0;
+        self.send_paced(what, req, &Unpaced).await
+    }
+
+    /// [`Http::send_idempotent`], with every attempt admitted by `pace` first (a service's
+    /// own limits) and its answer shown to it.
+    /// A rate-limit answer that the pacer holds every request for is retried without counting
+    /// against [`MAX_ATTEMPTS`], up to [`MAX_LIMITED`] times.
+    pub async fn send_paced<P: Pace>(&self, what: &str, req: &Request, pace: &P) -> Attempted {
+        let (mut attempts, mut tries, mut limited) = (0, 0, 0);
         loop {
             attempts += 1;
-            let result = self.send(req).await;
+            tries += 1;
+            let (result, held) = match pace.admit(req, &self.shutdown).await {
+                Ok(slot) => {
+                    let result = self.send(req).await;
+                    drop(slot);
+                    let held = pace.observe(&result, tries);
+                    (result, held)
+                }
+                Err(e) => return Attempted { result: Err(e), attempts },
+            };
+            if held && limited < MAX_LIMITED {
+                // The pacer waits for the limit's end before admitting anything again.
+                limited += 1;
+                tries -= 1;
+                log::debug(&format!("{what}: GitHub's rate limit refused it; it goes again when the limit allows"));
+                continue;
+            }
             let wait = match &result {
-                Ok(r) => retry_delay(r, attempts),
+                Ok(r) => retry_delay(r, tries),
                 Err(HttpError::TooLarge | HttpError::Interrupted | HttpError::Tls(_)) => None,
                 Err(_) => Some(backoff(attempts)),
             };
             let Some(wait) = wait else {
                 return Attempted { result, attempts };
             };
-            if attempts >= MAX_ATTEMPTS || wait > MAX_WAIT {
+            if tries >= MAX_ATTEMPTS || wait > MAX_WAIT {
                 return Attempted { result, attempts };
             }
             let why = match &result {
                 Ok(r) => format!("HTTP {}", r.status.as_u16()),
                 Err(e) => e.to_string(),
             };
-            log::warn(&format!(
-                "{what}: {why}; retry {attempts} of {} in {:.1}s",
-                MAX_ATTEMPTS - 1,
-                wait.as_secs_f64()
-            ));
+            log::warn(&format!("{what}: {why}; retry {tries} of {} in {:.1}s", MAX_ATTEMPTS - 1, wait.as_secs_f64()));
             if !self.shutdown.sleep(wait).await {
                 let result = match result {
                     Ok(r) => Ok(r),
@@ -194,6 +216,33 @@ impl Http {
                 return Attempted { result, attempts };
             }
         }
+    }
+}
+
+/// A service's own limits on its requests (GitHub's secondary rate limits): each attempt waits
+/// for `admit`, holds its slot while in flight, and its answer goes to `observe`.
+#[async_trait::async_trait]
+pub trait Pace: Send + Sync {
+    /// Held while the attempt is in flight.
+    type Slot: Send;
+    /// Waits until the next attempt of `req` may start.
+    async fn admit(&self, req: &Request, shutdown: &Shutdown) -> Result<Self::Slot, HttpError>;
+    /// Learns from an attempt's answer; true when it was a limit answer that the pacer now
+    /// holds every request for (so the retry needs no wait of its own).
+    fn observe(&self, result: &Result<Response, HttpError>, attempt: u32) -> bool;
+}
+
+/// No limits of a service's own.
+pub struct Unpaced;
+
+#[async_trait::async_trait]
+impl Pace for Unpaced {
+    type Slot = ();
+    async fn admit(&self, _req: &Request, _shutdown: &Shutdown) -> Result<(), HttpError> {
+        Ok(())
+    }
+    fn observe(&self, _result: &Result<Response, HttpError>, _attempt: u32) -> bool {
+        false
     }
 }
 

@@ -13,14 +13,21 @@ GitHub cannot run here, so this checks what GitHub checks:
   * every API request pins the REST API version (X-GitHub-Api-Version) and a request body is
     application/json (see `admit` for what GitHub itself does and why this is stricter).
 
+Secondary rate limits, like GitHub's (setup "limits": {"points": N, "window": SECONDS, "concurrency": M}):
+a request that arrives while M are in flight, or whose points (GET 1, any other method 5) would take
+the last WINDOW seconds over N, is refused with 403, `retry-after` and GitHub's "secondary rate
+limit" message, and logged with "limited": true. Off unless a test sets them.
+
 Test-only control routes (under /_control/): setup, faults, the request log, the stored plaintexts,
 errors (see standin.py).
 usage: python github_standin.py PORT_FILE [--tls CERT KEY] [--latency-ms N]
 """
 
 import base64
+import math
 import re
 import secrets
+import time
 from datetime import datetime, timezone
 
 import jwt  # PyJWT
@@ -54,6 +61,10 @@ class State(standin.State):
         # User-Agent prefixes whose requests may omit X-GitHub-Api-Version (setup
         # "allow_unversioned"); empty unless a test opts in for a client it does not control.
         self.allow_unversioned = []
+        self.limits = None  # {"points", "window", "concurrency"}
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.spent = []  # (time, points) of admitted API requests, for "limits"
 
     def key(self, scope):
         if scope not in self.keys:
@@ -70,6 +81,53 @@ class Handler(standin.Handler):
 
     def error(self, status, message):
         self.reply(status, {"message": message, "documentation_url": "https://docs.github.com/rest", "status": str(status)})
+
+    # --- secondary rate limits --------------------------------------------------------------
+    def dispatch(self, method):
+        if self.path.startswith("/_control/"):
+            return super().dispatch(method)
+        with S.lock:
+            S.in_flight += 1
+            S.peak_in_flight = max(S.peak_in_flight, S.in_flight)
+            refusal = self.over_limits(method)
+        try:
+            if refusal is None:
+                return super().dispatch(method)
+            with S.lock:
+                self.entry = {"method": method, "path": self.path.split("?")[0].removeprefix(self.api_prefix),
+                              "status": None, "time": time.time(), "limited": True,
+                              "content_type": self.headers.get("content-type"),
+                              "user_agent": self.headers.get("user-agent")}
+                S.log.append(self.entry)
+            self.reply(403, {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before "
+                             "you try again.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+                             "status": "403"}, {"retry-after": refusal})
+        finally:
+            with S.lock:
+                S.in_flight -= 1
+
+    def over_limits(self, method):
+        """None when the request is within the limits (and then charged), else the retry-after seconds."""
+        lim = S.limits
+        if not lim:
+            return None
+        now = time.time()
+        window = lim.get("window", 60)
+        S.spent = [(t, p) for t, p in S.spent if now - t < window]
+        if S.in_flight > lim.get("concurrency", 100):
+            return 1
+        cost = 1 if method in ("GET", "HEAD", "OPTIONS") else 5
+        used = sum(p for _, p in S.spent)
+        if used + cost > lim.get("points", 900):
+            over, wait = used + cost - lim["points"], window
+            for t, p in S.spent:
+                over -= p
+                if over <= 0:
+                    wait = window - (now - t)
+                    break
+            return max(1, math.ceil(wait))
+        S.spent.append((now, cost))
+        return None
 
     # --- auth -----------------------------------------------------------------------------
     def bearer(self):
@@ -369,6 +427,9 @@ class Handler(standin.Handler):
                 S.orgs |= set(body.get("orgs", []))
                 S.runs.update(body.get("runs", {}))
                 S.allow_unversioned.extend(body.get("allow_unversioned", []))
+                if "limits" in body:
+                    S.limits = body["limits"]
+                    S.spent = []
                 for app_id, a in body.get("apps", {}).items():
                     S.apps[str(app_id)] = {"public_key": a["public_key"], "installations": a["installations"]}
                 for s in body.get("secrets", []):
@@ -379,6 +440,9 @@ class Handler(standin.Handler):
                         "selected": s.get("selected"), "writes": 0,
                     }
             return self.reply(200, {"ok": True})
+        if what == "limits" and method == "GET":
+            with S.lock:
+                return self.reply(200, {"peak_in_flight": S.peak_in_flight, "limits": S.limits})
         if what == "secrets":
             with S.lock:
                 out = [{"scope": list(k[0]), "name": k[1], **v} for k, v in S.secrets.items()]

@@ -1,29 +1,33 @@
 //! The GitHub connection (`github:`, `github_token`, `app_*`, `GITHUB_API_URL`) and the client
 //! every GitHub target of a run shares: it makes GitHub App installation tokens once per owner,
 //! fetches each scope's public key once, resolves selected repositories to ids once, and
-//! bounds the requests in flight.
+//! paces every request within GitHub's limits (`pacing.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 use url::Url;
 
+use super::pacing::{self, Class, Pacer, Reservation};
 use crate::crypto::PublicKey;
 use crate::error::InputError;
-use crate::http::{Attempted, Http, Method, Request, Response};
+use crate::http::{Attempted, Http, HttpError, Method, Pace, Request, Response, Shutdown};
 use crate::inputs::{check_url, Field, Fields, Owner};
 use crate::log;
 use crate::secret::Secret;
 use crate::services::Service;
 use crate::targets::{status_error, TargetError};
 
-/// Default bound on GitHub requests in flight: well inside GitHub's limits on concurrent
-/// requests, and few enough that secondary rate limits are rare.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+/// Default bound on GitHub requests in flight: a third of GitHub's documented limit of 100
+/// concurrent requests (other jobs of the same account share it), enough for a 50-target fan-out
+/// to go out in two waves.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 32;
 /// Highest accepted `github.max_concurrency`.
-pub const MAX_CONCURRENCY_LIMIT: usize = 16;
+pub const MAX_CONCURRENCY_LIMIT: usize = 32;
+/// Lowest accepted `github.points_per_minute`: two writes.
+const MIN_POINTS: u32 = 10;
 
 const OWNER: Owner = Owner::Service("github");
 const TOKEN: Field = Field::secret("github_token", "a token that may write Actions secrets (GITHUB_TOKEN cannot)")
@@ -40,8 +44,14 @@ const APP_INSTALLATION_ID: Field =
 const API_URL: Field = Field::plain("api_url", "REST API base URL").config_only().of(OWNER);
 const MAX_CONCURRENCY: Field =
     Field::plain("max_concurrency", "GitHub requests in flight at once").config_only().of(OWNER);
+const POINTS_PER_MINUTE: Field = Field::plain(
+    "points_per_minute",
+    "GitHub's secondary rate limit budget in points a minute (a GET costs 1, a write 5)",
+)
+.config_only()
+.of(OWNER);
 
-const SECTION: &[Field] = &[TOKEN, APP, API_URL, MAX_CONCURRENCY];
+const SECTION: &[Field] = &[TOKEN, APP, API_URL, MAX_CONCURRENCY, POINTS_PER_MINUTE];
 const APP_SECTION: &[Field] = &[APP_ID, APP_PRIVATE_KEY, APP_INSTALLATION_ID];
 
 /// GitHub credentials.
@@ -166,8 +176,8 @@ pub struct Github {
     keys: Mutex<HashMap<(GithubScope, Store), Cell<PublicKey>>>,
     tokens: Mutex<HashMap<String, Cell<Secret>>>,
     repo_ids: Mutex<HashMap<String, Cell<u64>>>,
-    /// Bounds requests in flight (`github.max_concurrency`), retries included.
-    in_flight: Semaphore,
+    /// Paces every request (`github.max_concurrency`, `github.points_per_minute`), retries included.
+    pacer: Arc<Pacer>,
     /// This workflow run (`GITHUB_REPOSITORY`, `GITHUB_RUN_ID`), inside GitHub Actions.
     run: Option<(String, String)>,
     run_started: OnceCell<Option<jiff::Timestamp>>,
@@ -176,15 +186,16 @@ pub struct Github {
 impl Service for Github {
     const KEY: &'static str = "github";
     const FIELDS: &'static [Field] =
-        &[TOKEN, APP, APP_ID, APP_PRIVATE_KEY, APP_INSTALLATION_ID, API_URL, MAX_CONCURRENCY];
+        &[TOKEN, APP, APP_ID, APP_PRIVATE_KEY, APP_INSTALLATION_ID, API_URL, MAX_CONCURRENCY, POINTS_PER_MINUTE];
 
     fn parse(section: Option<&Fields>, inputs: &Fields) -> Result<Self, InputError> {
-        let (api_url, max_concurrency, from_config) = match section {
+        let (api_url, max_concurrency, points, from_config) = match section {
             Some(s) => {
                 s.finish(SECTION, &[])?;
-                (s.str(&API_URL)?.map(|u| (u, s.label(&API_URL))), s.str(&MAX_CONCURRENCY)?, auth(s)?)
+                let url = s.str(&API_URL)?.map(|u| (u, s.label(&API_URL)));
+                (url, s.str(&MAX_CONCURRENCY)?, s.str(&POINTS_PER_MINUTE)?, auth(s)?)
             }
-            None => (None, None, None),
+            None => (None, None, None, None),
         };
         let api_url = match api_url {
             Some((u, label)) => check_url(&label, u.trim_end_matches('/'))?,
@@ -200,6 +211,18 @@ impl Service for Github {
                     InputError::new("github.max_concurrency", format!("must be between 1 and {MAX_CONCURRENCY_LIMIT}"))
                 })?
             }
+        };
+        let points = match points {
+            None => pacing::DEFAULT_POINTS_PER_MINUTE,
+            Some(n) => n.parse::<u32>().ok().filter(|n| *n >= MIN_POINTS).ok_or_else(|| {
+                InputError::new(
+                    "github.points_per_minute",
+                    format!(
+                        "must be a whole number of at least {MIN_POINTS} (GitHub's documented budget is {})",
+                        pacing::DEFAULT_POINTS_PER_MINUTE
+                    ),
+                )
+            })?,
         };
         let auth = match from_config {
             Some(a) => a,
@@ -232,7 +255,7 @@ impl Service for Github {
             keys: Mutex::default(),
             tokens: Mutex::default(),
             repo_ids: Mutex::default(),
-            in_flight: Semaphore::new(max_concurrency),
+            pacer: Pacer::new(max_concurrency, points),
             run,
             run_started: OnceCell::new(),
         })
@@ -312,12 +335,65 @@ struct AppClaims {
     iss: String,
 }
 
-impl Github {
-    /// Every GitHub request goes through here: at most `max_concurrency` in flight.
-    pub async fn send(&self, http: &Http, what: &str, req: &Request) -> Attempted {
-        let _permit = self.in_flight.acquire().await;
+/// One request's pacing: its class, and the reservation its first attempt may spend.
+struct Paced<'a> {
+    pacer: &'a Arc<Pacer>,
+    class: Mutex<Option<Class>>,
+}
+
+#[async_trait::async_trait]
+impl Pace for Paced<'_> {
+    type Slot = pacing::Slot;
+
+    async fn admit(&self, req: &Request, shutdown: &Shutdown) -> Result<pacing::Slot, HttpError> {
+        // The first attempt spends the reservation; a retry is still a write, paced as one.
+        let mut class = {
+            let mut c = self.class.lock().unwrap_or_else(|e| e.into_inner());
+            match c.as_mut() {
+                Some(Class::Write(r)) => Class::Write(r.take()),
+                _ => Class::Normal,
+            }
+        };
+        let slot = self.pacer.admit(pacing::cost(req), &mut class, shutdown).await?;
         log::debug(&format!("{} {}", req.method, req.url));
-        http.send_idempotent(what, req).await
+        Ok(slot)
+    }
+
+    fn observe(&self, result: &Result<Response, HttpError>, attempt: u32) -> bool {
+        self.pacer.observe(result, attempt)
+    }
+}
+
+impl Github {
+    /// Every GitHub request goes through here, paced within GitHub's limits.
+    pub async fn send(&self, http: &Http, what: &str, req: &Request) -> Attempted {
+        let paced = Paced { pacer: &self.pacer, class: Mutex::new(Some(Class::Normal)) };
+        http.send_paced(what, req, &paced).await
+    }
+
+    /// A write after the rotation: ahead of other requests, spending `reservation` if it has one.
+    pub async fn send_write(
+        &self,
+        http: &Http,
+        what: &str,
+        req: &Request,
+        reservation: Option<Reservation>,
+    ) -> Attempted {
+        let paced = Paced { pacer: &self.pacer, class: Mutex::new(Some(Class::Write(reservation))) };
+        http.send_paced(what, req, &paced).await
+    }
+
+    /// Reserves the points of one coming write, before the rotation (see `pacing.rs`).
+    pub async fn reserve_write(&self, http: &Http) -> Result<Reservation, TargetError> {
+        self.pacer
+            .reserve(pacing::cost(&Request::new(Method::PUT, self.api_url.clone())), http.shutdown())
+            .await
+            .map_err(|e| TargetError(format!("GitHub: {e}")))
+    }
+
+    /// Rate-limit answers GitHub gave this run.
+    pub fn limited(&self) -> u32 {
+        self.pacer.limited()
     }
 
     /// A URL under the API base.

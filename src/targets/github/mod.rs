@@ -18,9 +18,11 @@ use crate::inputs::{Field, Fields, Owner};
 use crate::secret::Secret;
 
 mod connection;
+mod pacing;
 
 use connection::{expect_in, github_error, parse as parse_body};
 pub use connection::{Github, GithubAuth, GithubScope, Store};
+use pacing::Reservation;
 
 /// GitHub's limit on a secret's value.
 pub const MAX_SECRET_BYTES: usize = 48 * 1024;
@@ -98,6 +100,11 @@ pub struct GithubSecret {
     /// For an organization secret without a configured visibility: who may read it now, learnt
     /// from the secret itself (`None` inside: the secret does not exist yet).
     kept: Mutex<Option<Option<Access>>>,
+    /// When the secret was last updated, as read once this run (`min_age` and the preflight
+    /// both ask; `None` inside: it does not exist).
+    seen: tokio::sync::OnceCell<Option<jiff::Timestamp>>,
+    /// The points of the write after the rotation, reserved by the preflight.
+    reservation: Mutex<Option<Reservation>>,
 }
 
 fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
@@ -313,7 +320,16 @@ impl GithubSecret {
         name: String,
         visibility: Option<Visibility>,
     ) -> Self {
-        GithubSecret { github, scope, store, name, visibility, kept: Mutex::new(None) }
+        GithubSecret {
+            github,
+            scope,
+            store,
+            name,
+            visibility,
+            kept: Mutex::new(None),
+            seen: tokio::sync::OnceCell::new(),
+            reservation: Mutex::new(None),
+        }
     }
 
     fn secret_url(&self) -> url::Url {
@@ -420,7 +436,16 @@ impl GithubSecret {
         Ok(body)
     }
 
-    async fn put(&self, http: &Http, value: &Secret) -> Written {
+    /// Reserves the points of the write after the rotation (before anything is rotated).
+    async fn reserve(&self, http: &Http) -> Result<(), TargetError> {
+        let r = self.github.reserve_write(http).await?;
+        *self.reservation.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        Ok(())
+    }
+
+    /// Writes `value`: in the preflight (`after_rotation` false) as any request, after the
+    /// rotation ahead of other requests and on the points the preflight reserved.
+    async fn put(&self, http: &Http, value: &Secret, after_rotation: bool) -> Written {
         let token = match self.github.token(http, &self.scope).await {
             Ok(t) => t,
             Err(e) => return Written { attempts: 0, result: Err(e) },
@@ -430,7 +455,13 @@ impl GithubSecret {
             Err(e) => return Written { attempts: 0, result: Err(e) },
         };
         let req = self.github.request(Method::PUT, self.secret_url(), &token).json(body);
-        let at = self.github.send(http, &format!("write {}", self.describe()), &req).await;
+        let what = format!("write {}", self.describe());
+        let at = if after_rotation {
+            let reservation = self.reservation.lock().unwrap_or_else(|e| e.into_inner()).take();
+            self.github.send_write(http, &what, &req, reservation).await
+        } else {
+            self.github.send(http, &what, &req).await
+        };
         let result = match at.result {
             Ok(r) if r.status.as_u16() == 201 || r.status.as_u16() == 204 => Ok(()),
             Ok(r) => Err(github_error(&r, "write", &self.describe(), self.store)),
@@ -465,40 +496,63 @@ impl Target for GithubSecret {
     }
 
     async fn updated_at(&self, http: &Http, _live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError> {
-        let token = self.github.token(http, &self.scope).await?;
-        let Some(meta) = self.meta(http, &token).await? else {
-            return Ok(None);
-        };
-        meta.updated_at.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
-            TargetError(format!("{}: updated_at `{}` is not a timestamp", self.describe(), meta.updated_at))
-        })
+        let seen = self.seen.get_or_try_init(|| async {
+            let token = self.github.token(http, &self.scope).await?;
+            let Some(meta) = self.meta(http, &token).await? else {
+                return Ok(None);
+            };
+            meta.updated_at.parse::<jiff::Timestamp>().map(Some).map_err(|_| {
+                TargetError(format!("{}: updated_at `{}` is not a timestamp", self.describe(), meta.updated_at))
+            })
+        });
+        seen.await.copied()
     }
 
     async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
+        let prepared = self.prove(http, proof).await?;
+        if !proof.dry_run {
+            self.reserve(http).await?;
+        }
+        Ok(prepared)
+    }
+
+    async fn write(&self, http: &Http, value: &Secret, _live: &Secret) -> Written {
+        self.put(http, value, true).await
+    }
+}
+
+impl GithubSecret {
+    /// The preflight's proof: the current value re-written (or the scope's key read).
+    async fn prove(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
         let Some(current) = proof.current else {
             return self.github.public_key(http, &self.scope, self.store).await.map(|_| Prepared::Ready);
         };
-        match self.updated_at(http, proof.live).await? {
+        // The secret's update time, the store's key and the run's start are independent: one
+        // round trip for all three, not three.
+        let (seen, key, started) = tokio::join!(
+            self.updated_at(http, proof.live),
+            self.github.public_key(http, &self.scope, self.store),
+            self.github.run_started_at(http),
+        );
+        match seen? {
             // A dry run creates nothing: a missing secret is reported, its scope's key proven readable.
-            None if proof.dry_run => {
-                self.github.public_key(http, &self.scope, self.store).await.map(|_| Prepared::WouldCreate)
+            None if proof.dry_run => key.map(|_| Prepared::WouldCreate),
+            None => {
+                key?;
+                self.put(http, current, false).await.result.map(|()| Prepared::Ready)
             }
-            None => self.put(http, current).await.result.map(|()| Prepared::Ready),
             Some(updated_at) => {
-                let received_at = match self.github.run_started_at(http).await {
+                let received_at = match started {
                     Some(started) if started < proof.received_at => started,
                     _ => proof.received_at,
                 };
                 if updated_at > received_at {
                     return Err(newer_than_ours(&self.describe(), updated_at, received_at));
                 }
-                self.put(http, current).await.result.map(|()| Prepared::Ready)
+                key?;
+                self.put(http, current, false).await.result.map(|()| Prepared::Ready)
             }
         }
-    }
-
-    async fn write(&self, http: &Http, value: &Secret, _live: &Secret) -> Written {
-        self.put(http, value).await
     }
 }
 
@@ -612,14 +666,19 @@ mod tests {
             200,
             r#"{"name":"MY_TOKEN","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-12-01T10:00:05Z"}"#,
         );
+        key_reply(&fake);
         let e = t.preflight(&fake.http(), proof).await.unwrap_err();
         assert!(e.0.contains("another run has most likely rotated it already"), "{e}");
         assert_eq!(
             fake.lines(),
-            ["GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN"],
+            [
+                "GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN",
+                "GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/public-key",
+            ],
             "nothing written"
         );
 
+        let t = secret(GithubScope::Repo { repository: "acme/app".into() }, None);
         let fake = Fake::new();
         fake.reply(
             200,
@@ -719,6 +778,35 @@ mod tests {
         fake.reply(403, r#"{"message":"Resource not accessible by personal access token"}"#);
         let e = t.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused")).await.result.unwrap_err();
         assert!(e.0.contains("Dependabot secrets: read and write"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_secret_is_read_once_for_min_age_and_the_preflight() {
+        let t = secret(GithubScope::Repo { repository: "acme/app".into() }, None);
+        let current = Secret::new("r1-current-0123");
+        let fake = Fake::new();
+        fake.reply(
+            200,
+            r#"{"name":"MY_TOKEN","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-11-01T00:00:00Z"}"#,
+        );
+        key_reply(&fake);
+        fake.reply(204, "").reply(204, "");
+        let http = fake.http();
+        assert!(t.updated_at(&http, &current).await.unwrap().is_some(), "min_age's read");
+        let proof =
+            Proof { current: Some(&current), live: &current, dry_run: false, received_at: jiff::Timestamp::now() };
+        assert_eq!(t.preflight(&http, proof).await.unwrap(), Prepared::Ready);
+        t.write(&http, &Secret::new("r2-new-0123"), &current).await.result.unwrap();
+        assert_eq!(
+            fake.lines(),
+            [
+                "GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN",
+                "GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/public-key",
+                "PUT https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN",
+                "PUT https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN",
+            ],
+            "the request floor: one read, one key, the preflight's write and the rotation's"
+        );
     }
 
     #[test]
