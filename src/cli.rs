@@ -17,6 +17,8 @@ pub enum Mode {
     Rotate,
     /// Validate and preflight only.
     Check,
+    /// The freshness inventory: reads only.
+    Status,
 }
 
 /// The parsed command line.
@@ -43,14 +45,19 @@ pub fn command() -> Command {
             "Every input is also read from INPUT_<NAME> (what a GitHub container action receives). \
              Secret inputs are read only from INPUT_<NAME> or from --<name>-file, never from a flag.\n\
              Exit codes: 0 ok, 1 failed safely, 2 bad input, 3 CRITICAL (new credential not stored everywhere), \
-             4 current credential rejected by the upstream.",
+             4 current credential rejected by the upstream. status: 0 when every verdict is ok or due, else 1 (4: \
+             a credential was rejected).",
         )
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(Command::new("rotate").about("Run every rotation (or the one the inputs describe)"))
         .subcommand(
             Command::new("check").about("Validate and run the preflight: can every target be written? Rotates nothing"),
-        );
+        )
+        .subcommand(Command::new("status").about(
+            "The freshness inventory: last update, expiry, next due and a verdict for every target. Writes nothing, \
+             spends no credential",
+        ));
     for spec in config::table() {
         let long = flag(spec.input);
         let arg = match spec.kind {
@@ -101,6 +108,7 @@ pub fn refuse_secret_flags(args: &[OsString]) -> Result<(), InputError> {
 pub fn from_matches(m: &ArgMatches) -> Cli {
     let (mode, sub) = match m.subcommand() {
         Some(("check", s)) => (Mode::Check, s),
+        Some(("status", s)) => (Mode::Status, s),
         Some((_, s)) => (Mode::Rotate, s),
         None => (Mode::Rotate, m),
     };

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -18,4 +19,5 @@ pub mod report;
 pub mod run;
 pub mod secret;
 pub mod services;
+pub mod status;
 pub mod targets;

@@ -14,10 +14,14 @@ pub struct Plan {
     pub dry_run: bool,
     /// The rotations to run, in order.
     pub rotations: Vec<Rotation>,
+    /// What `status` judges each rotation by: one per rotation, in the same order.
+    pub freshness: Vec<Freshness>,
     /// Total time allowed for one HTTP request.
     pub timeout: Duration,
     /// Extra CA certificates (PEM), from `--ca-file`.
     pub ca_pem: Option<Vec<u8>>,
+    /// Where to send an alert after the run, and on which outcomes.
+    pub alert: Option<crate::alert::Alert>,
 }
 
 /// One rotation.
@@ -34,4 +38,15 @@ pub struct Rotation {
     pub rescue: Option<age::x25519::Recipient>,
     /// Where the new values go.
     pub targets: Vec<Planned>,
+}
+
+/// How fresh a rotation's credential should be: what `status` judges it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// The rotation skips a credential younger than this: it is due once this old.
+    pub min_age: Option<Duration>,
+    /// Older than this, it is overdue (the rotation has stopped running or keeps failing).
+    pub max_age: Option<Duration>,
+    /// A credential that expires within this is expiring.
+    pub warn_before: Duration,
 }

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use crate::cli::{self, Mode};
 use crate::config::{self, RunOptions};
-use crate::engine;
 use crate::error::{Exit, InputError};
 use crate::http::{Http, Shutdown};
 use crate::inputs::{label, Env, Inputs};
 use crate::log::{self, Format, Level};
 use crate::report::{self, actions};
 use crate::secret::Secret;
+use crate::{alert, engine, status};
 
 /// Runs the whole program with these arguments and this environment; returns the exit code.
 pub fn main(args: Vec<OsString>, env: Env) -> Exit {
@@ -84,23 +84,24 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
             return Exit::Failed;
         }
     };
+    let (trigger, shutdown) = Shutdown::new();
+    let http = match Http::new(plan.timeout, plan.ca_pem.as_deref(), shutdown) {
+        Ok(h) => h,
+        Err(e) => return bad_input(&InputError::new("TLS setup", e), &env),
+    };
+    if cli.mode == Mode::Status {
+        return status::command(&runtime, &plan, &http, &env, report.as_ref());
+    }
     let outcome = runtime.block_on(async {
-        let (trigger, shutdown) = Shutdown::new();
         spawn_signal_listener(trigger);
-        let http = Http::new(plan.timeout, plan.ca_pem.as_deref(), shutdown)
-            .map_err(|e| bad_input(&InputError::new("TLS setup", e), &env))?;
         let mask = move |s: &Secret| {
             if in_actions {
                 actions::add_mask(s)
             }
         };
         let ctx = engine::Context { http: &http, mask: &mask, rescue_dir: workspace.clone(), received_at };
-        Ok(engine::run(&plan, &ctx).await)
+        engine::run(&plan, &ctx).await
     });
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(exit) => return exit,
-    };
     // Files are written once the runtime is done: nothing blocks it, and the new values are
     // still held (and so redacted) until the outputs are written.
     let exit = outcome.report.exit();
@@ -111,6 +112,11 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
     }
     if in_actions {
         write_actions_outputs(&env, &outcome, report.as_ref().map(|(_, named)| named.as_str()));
+    }
+    // Last, and never changing the exit code: the new values are still held (and so redacted).
+    if let Some(a) = &plan.alert {
+        let command = if cli.mode == Mode::Check { "check" } else { "rotate" };
+        runtime.block_on(alert::after_run(&http, a, command, &outcome.report, &env));
     }
     drop(outcome);
     log::info(&format!("done: exit {}", exit.code()));

@@ -171,6 +171,39 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
             .set("INPUT_PROJECT", "acme/app")
             .set("INPUT_GITLAB_TOKEN", "glpat-writer-token-0000000001")
             .set("INPUT_MIN_AGE", "20h"),
+        case("max_age not a duration", "input max_age").set("INPUT_MAX_AGE", "3 days"),
+        case("max_age zero", "input max_age").set("INPUT_MAX_AGE", "0s"),
+        case("max_age not longer than min_age", "input max_age").set("INPUT_MIN_AGE", "20h").set("INPUT_MAX_AGE", "20h"),
+        case("warn_before not a duration", "input warn_before").set("INPUT_WARN_BEFORE", "soon"),
+        case("max_age with a GitLab variable", "input max_age")
+            .set("INPUT_TARGET", "gitlab")
+            .unset("INPUT_SECRET_NAME")
+            .set("INPUT_VARIABLE_NAME", "X")
+            .set("INPUT_PROJECT", "acme/app")
+            .set("INPUT_GITLAB_TOKEN", "glpat-writer-token-0000000001")
+            .set("INPUT_MAX_AGE", "3d"),
+        case("status with a bad max_age", "input max_age").args(&["status"]).set("INPUT_MAX_AGE", "a week"),
+        case("alert_webhook over plain http", "input alert_webhook")
+            .set("INPUT_ALERT_WEBHOOK", "http://hooks.example.com/services/T0/B0/should-never-be-echoed"),
+        case("alert_webhook not a URL", "input alert_webhook")
+            .set("INPUT_ALERT_WEBHOOK", "hooks.example.com/services/should-never-be-echoed"),
+        case("alert_webhook with a password", "input alert_webhook")
+            .set("INPUT_ALERT_WEBHOOK", "https://user:should-never-be-echoed@hooks.example.com/x"),
+        case("alert_on an unknown outcome", "input alert_on")
+            .set("INPUT_ALERT_WEBHOOK", "https://hooks.example.com/services/should-never-be-echoed")
+            .set("INPUT_ALERT_ON", "critical,sometimes"),
+        case("alert_on without a webhook", "input alert_on").set("INPUT_ALERT_ON", "failed"),
+        case("alert webhook as a flag", "--alert-webhook").args(&["rotate", "--alert-webhook", "should-never-be-echoed"]),
+        case("alert without a webhook in config", "alert.webhook").config("alert:\n  on: [critical]\nrotations: []\n"),
+        case("literal alert webhook in config", "alert.webhook")
+            .config("alert:\n  webhook: 'https://hooks.example.com/services/should-never-be-echoed'\nrotations: []\n"),
+        case("unknown alert key in config", "alert.channel")
+            .config("alert:\n  webhook: { env: RT }\n  channel: ops\nrotations: []\n"),
+        case("alert on an unknown outcome in config", "alert.on")
+            .config("alert:\n  webhook: { env: HOOK }\n  on: [critical, overdew]\nrotations: []\n"),
+        case("warn_before in config not a duration", "rotations[0].warn_before").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    warn_before: 1 week\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
+        ),
     ];
     assert!(cases.len() >= 20);
 
@@ -196,7 +229,8 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
             bin = bin
                 .env("GH_SECRETS_TOKEN", GH_TOKEN)
                 .env("RT", "r1-valid-refresh-token")
-                .env("GITHUB_API_URL", &gh.url);
+                .env("GITHUB_API_URL", &gh.url)
+                .env("HOOK", "https://hooks.example.com/services/should-never-be-echoed");
             if c.name == "config with rotation inputs" {
                 bin = bin.env("INPUT_PROVIDER", "oauth2");
             }

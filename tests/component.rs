@@ -67,7 +67,7 @@ fn the_component_passes_only_inputs_the_binary_reads() {
         assert!(binary.contains(name.as_str()), "the component sets INPUT_{key}, which the binary does not read");
     }
     // Secrets are never inputs: they come from CI/CD variables named by *_variable inputs.
-    for secret in ["token", "refresh_token", "client_secret", "gitlab_token"] {
+    for secret in ["token", "refresh_token", "client_secret", "gitlab_token", "alert_webhook"] {
         assert!(!spec_inputs().contains(secret), "{secret} must not be a component input");
         assert!(spec_inputs().contains(&format!("{secret}_variable")));
     }
@@ -167,6 +167,36 @@ fn the_component_rotates_a_token_through_a_real_include() {
     assert!(!log.contains(t1) && !log.contains(t2), "the job log holds no token");
     // The report is kept as an artifact.
     assert!(c.dir.path().join(".gitlab-ci-local/artifacts/rotate-credential/secret-rotator-report.json").exists());
+}
+
+#[test]
+fn a_status_job_through_the_component_reads_only_fails_on_an_expiring_token_and_alerts() {
+    let gl = GitLab::start();
+    let hook = Webhook::start();
+    let t1 = "glpat-component-token-00000002";
+    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(3 * 24)).to_string()[..10].to_owned();
+    gl.setup(json!({ "tokens": [ { "value": t1, "kind": "project", "owner": GL_PROJECT, "scopes": ["api"], "expires_at": expires } ] }));
+    gl.setup(json!({ "variables": [ { "scope": ["project", GL_PROJECT], "key": "ROTATED_TOKEN", "value": t1, "masked": true } ] }));
+    let c = consumer(&json!({
+        "command": "status", "job_name": "token-status", "variable_name": "ROTATED_TOKEN", "token_kind": "project",
+        "token_owner": GL_PROJECT, "min_age": "20h", "alert_webhook_variable": "STATUS_HOOK",
+    }));
+    let vars = [
+        ("CI_API_V4_URL", gl.api()),
+        ("CI_PROJECT_ID", GL_PROJECT_ID.to_string()),
+        ("ROTATED_TOKEN", t1.to_owned()),
+        ("STATUS_HOOK", hook.hook_url()),
+    ];
+    let out = c.run(&vars, Some("token-status"));
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && log.contains("FAIL") && log.contains("token-status"), "{log}");
+    assert!(log.contains("expiring") && log.contains("project 7 variable ROTATED_TOKEN"), "the table: {log}");
+    assert!(gl.requests().iter().all(|r| r["method"] == "GET"), "read only: {:?}", gl.requests());
+    assert!(gl.active(t1), "nothing rotated");
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0]["body"]["text"].as_str().unwrap().contains("• rotated-token: expiring — "), "{got:?}");
+    assert!(!log.contains(t1) && !log.contains(HOOK_TOKEN), "the job log holds no secret");
 }
 
 #[test]

@@ -1,15 +1,16 @@
 //! The config assembler: reads the single-rotation inputs or the config file and joins what
 //! the providers, targets and services validate into one [`Plan`]. It owns only what is
-//! common to every rotation (names, `--only`, duplicates, `min_age`, `verify_url`, rescue,
-//! the run's settings); every provider- or target-specific rule lives in that module.
+//! common to every rotation (names, `--only`, duplicates, `min_age` and the other freshness
+//! settings, `verify_url`, rescue, the run's settings, alerts); every provider- or
+//! target-specific rule lives in that module.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::InputError;
-use crate::inputs::{check_url, label, parse_duration, Document, Env, Field, Fields, Inputs, Owner};
-use crate::plan::{Plan, Rotation};
+use crate::inputs::{check_url, format_duration, label, parse_duration, Document, Env, Field, Fields, Inputs, Owner};
+use crate::plan::{Freshness, Plan, Rotation};
 use crate::providers::{Provider, ProviderKind};
 use crate::registry;
 use crate::services::Services;
@@ -45,6 +46,11 @@ const VERIFY: Field = Field::plain("verify", "check the new access token").confi
 const URL: Field = Field::plain("url", "GET with the new access token; any 2xx passes").config_only().of(ROTATION);
 const MIN_AGE: Field =
     Field::plain("min_age", "skip when the secret was updated less than this long ago (20h, 7d)").of(ROTATION);
+const MAX_AGE: Field =
+    Field::plain("max_age", "status: a credential last rotated longer ago than this is overdue (default: 3 x min_age)")
+        .of(ROTATION);
+const WARN_BEFORE: Field =
+    Field::plain("warn_before", "status: a credential that expires within this is expiring (default: 7d)").of(ROTATION);
 const VALUE: Field =
     Field::plain("value", "which value a target receives (refresh_token, access_token)").config_only().of(ROTATION);
 const TYPE: Field = Field::plain("type", "the provider").config_only().of(ROTATION);
@@ -66,15 +72,31 @@ const CA_FILE: Field = Field::plain("ca_file", "PEM file with extra CA certifica
 const ROTATIONS: Field = Field::plain("rotations", "the rotations").config_only();
 const HTTP: Field = Field::plain("http", "HTTP settings").config_only();
 
-const ROTATION_KEYS: &[Field] = &[NAME, MIN_AGE, PROVIDER, VERIFY, RESCUE_RECIPIENT, TARGETS];
-const TOP_KEYS: &[Field] = &[ROTATIONS, RESCUE_RECIPIENT, HTTP];
+const ROTATION_KEYS: &[Field] = &[NAME, MIN_AGE, MAX_AGE, WARN_BEFORE, PROVIDER, VERIFY, RESCUE_RECIPIENT, TARGETS];
+const TOP_KEYS: &[Field] = &[ROTATIONS, RESCUE_RECIPIENT, HTTP, crate::alert::SECTION];
+
+/// `warn_before` when it is not given.
+pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(7 * 86_400);
+/// `max_age` when it is not given: this many times `min_age`.
+pub const MAX_AGE_PER_MIN_AGE: u32 = 3;
 
 /// Every input, in the order `--help` shows them: the rotation, its provider and target, the
 /// services, then the run's settings. An input several modules declare appears once.
 pub fn table() -> Vec<&'static Field> {
-    const ROTATION_INPUTS: &[Field] = &[NAME, PROVIDER, TARGET, VERIFY_URL, MIN_AGE];
-    const RUN_INPUTS: &[Field] =
-        &[RESCUE_RECIPIENT, CONFIG, ONLY, DRY_RUN, LOG_FORMAT, LOG_LEVEL, TIMEOUT, REPORT, CA_FILE];
+    const ROTATION_INPUTS: &[Field] = &[NAME, PROVIDER, TARGET, VERIFY_URL, MIN_AGE, MAX_AGE, WARN_BEFORE];
+    const RUN_INPUTS: &[Field] = &[
+        RESCUE_RECIPIENT,
+        crate::alert::WEBHOOK,
+        crate::alert::ON,
+        CONFIG,
+        ONLY,
+        DRY_RUN,
+        LOG_FORMAT,
+        LOG_LEVEL,
+        TIMEOUT,
+        REPORT,
+        CA_FILE,
+    ];
     let mut seen = HashSet::new();
     ROTATION_INPUTS
         .iter()
@@ -153,6 +175,7 @@ fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_
     let service_keys: Vec<&str> = registry::SERVICES.iter().map(|(k, _)| *k).collect();
     top.finish(TOP_KEYS, &service_keys)?;
     let settings = run_settings(inputs, Some(&top))?;
+    let alert = crate::alert::parse(&Fields::inputs(inputs, env), Some(&top))?;
     let items = top.items(&ROTATIONS)?;
     if items.is_empty() {
         return Err(InputError::new("rotations", "the config file has no rotations: add at least one"));
@@ -178,6 +201,7 @@ fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_
 
     let services = Services::new(doc.root(), inputs, env);
     let mut rotations = Vec::new();
+    let mut freshness = Vec::new();
     let mut written = HashSet::new();
     for (item, name) in items.iter().zip(names) {
         if !only.is_empty() && !only.contains(&name) {
@@ -194,9 +218,11 @@ fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_
                 ));
             }
         }
-        rotations.push(rotation(item, name, provider, targets, settings.rescue.as_ref())?);
+        let (rotation, fresh) = rotation(item, name, provider, targets, settings.rescue.as_ref())?;
+        rotations.push(rotation);
+        freshness.push(fresh);
     }
-    Ok(Plan { dry_run, rotations, timeout: settings.timeout, ca_pem: settings.ca_pem })
+    Ok(Plan { dry_run, rotations, freshness, timeout: settings.timeout, ca_pem: settings.ca_pem, alert })
 }
 
 fn config_provider(item: &Fields, services: &Services) -> Result<Box<dyn Provider>, InputError> {
@@ -308,8 +334,16 @@ fn from_inputs(inputs: &Inputs, env: &Env, dry_run: bool) -> Result<Plan, InputE
             n
         }
     };
-    let rotation = rotation(&f, name, provider, targets, settings.rescue.as_ref())?;
-    Ok(Plan { dry_run, rotations: vec![rotation], timeout: settings.timeout, ca_pem: settings.ca_pem })
+    let (rotation, fresh) = rotation(&f, name, provider, targets, settings.rescue.as_ref())?;
+    let alert = crate::alert::parse(&f, None)?;
+    Ok(Plan {
+        dry_run,
+        rotations: vec![rotation],
+        freshness: vec![fresh],
+        timeout: settings.timeout,
+        ca_pem: settings.ca_pem,
+        alert,
+    })
 }
 
 /// The `target` input, or the CI system the run is in.
@@ -357,28 +391,32 @@ fn check_applies(
     Ok(())
 }
 
-/// What every rotation shares, validated the same way whatever its provider and targets.
+/// What every rotation shares, validated the same way whatever its provider and targets: the
+/// rotation, and the freshness settings `status` judges it by.
 fn rotation(
     f: &Fields,
     name: String,
     provider: Box<dyn Provider>,
     targets: Vec<Planned>,
     default_rescue: Option<&age::x25519::Recipient>,
-) -> Result<Rotation, InputError> {
+) -> Result<(Rotation, Freshness), InputError> {
     let kind = provider.kind();
     let min_age = match f.str(&MIN_AGE)? {
         Some(m) => Some(parse_duration(&f.label(&MIN_AGE), &m)?),
         None => None,
     };
+    let fresh = freshness(f, min_age)?;
     let verify_url = verify_url(f, kind)?;
     let rescue = match f.str(&RESCUE_RECIPIENT)?.filter(|_| !f.is_inputs()) {
         Some(r) => Some(parse_recipient(&f.label(&RESCUE_RECIPIENT), &r)?),
         None => default_rescue.cloned(),
     };
-    if min_age.is_some() && !kind.knows_own_age {
+    // An age setting needs an age: the credential's own, or the update time of every target of it.
+    let given = [(&MIN_AGE, min_age.is_some()), (&MAX_AGE, f.is_set(&MAX_AGE))];
+    if let Some((field, _)) = given.into_iter().find(|(_, set)| *set).filter(|_| !kind.knows_own_age) {
         let credential_targets = targets.iter().filter(|t| t.value == ValueKind::Credential);
         if let Some(why) = credential_targets.filter_map(|t| t.target.without_update_time()).next() {
-            return Err(f.error(&MIN_AGE, why));
+            return Err(f.error(field, why));
         }
     }
     if !targets.iter().any(|t| t.value == ValueKind::Credential) {
@@ -388,7 +426,35 @@ fn rotation(
             format!("no target receives the rotated {what}: it would be lost; add a target with value {what}"),
         ));
     }
-    Ok(Rotation { name, min_age, provider, verify_url, rescue, targets })
+    Ok((Rotation { name, min_age, provider, verify_url, rescue, targets }, fresh))
+}
+
+/// `max_age` (default `min_age` x 3; none without `min_age`) and `warn_before` (default 7d).
+fn freshness(f: &Fields, min_age: Option<Duration>) -> Result<Freshness, InputError> {
+    let given_max = match f.str(&MAX_AGE)? {
+        Some(m) => Some(parse_duration(&f.label(&MAX_AGE), &m)?),
+        None => None,
+    };
+    if let Some(max) = given_max {
+        if max.is_zero() {
+            return Err(f.error(&MAX_AGE, "must be longer than 0s: use about 3 times the rotation's interval"));
+        }
+        if let Some(min) = min_age.filter(|min| max <= *min) {
+            return Err(f.error(
+                &MAX_AGE,
+                format!(
+                    "must be longer than min_age ({}): a credential would be overdue before it is due",
+                    format_duration(min)
+                ),
+            ));
+        }
+    }
+    let warn_before = match f.str(&WARN_BEFORE)? {
+        Some(w) => parse_duration(&f.label(&WARN_BEFORE), &w)?,
+        None => DEFAULT_WARN_BEFORE,
+    };
+    let max_age = given_max.or_else(|| min_age.map(|m| m.saturating_mul(MAX_AGE_PER_MIN_AGE)));
+    Ok(Freshness { min_age, max_age, warn_before })
 }
 
 /// `verify_url` / `verify.url`: only for providers that issue an access token.
@@ -488,6 +554,36 @@ mod tests {
         opts.only = vec![];
         let err = build(&inputs(&env), &env, &opts).err().unwrap();
         assert_eq!(err.input, "rotations[0].provider.token_url", "{err}");
+    }
+
+    /// The freshness settings of a single oauth2 rotation into GitHub with these extra inputs.
+    fn freshness_with(extra: &[(&str, &str)]) -> Result<Freshness, InputError> {
+        let base = [
+            ("INPUT_PROVIDER", "oauth2"),
+            ("INPUT_TARGET", "github"),
+            ("INPUT_TOKEN_URL", "https://auth.example"),
+            ("INPUT_CLIENT_ID", "c"),
+            ("INPUT_REFRESH_TOKEN", "r1-0123456789"),
+            ("INPUT_GITHUB_TOKEN", "ghp_0123456789"),
+            ("INPUT_REPOSITORY", "acme/app"),
+            ("INPUT_SECRET_NAME", "X"),
+        ];
+        let env = Env::from_pairs(base.iter().chain(extra).copied());
+        build(&inputs(&env), &env, &RunOptions::default()).map(|p| p.freshness[0])
+    }
+
+    #[test]
+    fn max_age_defaults_to_three_times_min_age_and_warn_before_to_a_week() {
+        let (hour, day) = (Duration::from_secs(3600), Duration::from_secs(86_400));
+        let none = freshness_with(&[]).unwrap();
+        assert_eq!(none, Freshness { min_age: None, max_age: None, warn_before: 7 * day });
+        let f = freshness_with(&[("INPUT_MIN_AGE", "20h")]).unwrap();
+        assert_eq!((f.min_age, f.max_age), (Some(20 * hour), Some(60 * hour)));
+        let f =
+            freshness_with(&[("INPUT_MIN_AGE", "20h"), ("INPUT_MAX_AGE", "2d"), ("INPUT_WARN_BEFORE", "3d")]).unwrap();
+        assert_eq!((f.max_age, f.warn_before), (Some(2 * day), 3 * day));
+        let f = freshness_with(&[("INPUT_MAX_AGE", "2d")]).unwrap();
+        assert_eq!((f.min_age, f.max_age), (None, Some(2 * day)), "max_age without min_age");
     }
 
     #[test]

@@ -128,6 +128,22 @@ pub fn parse_duration(input: &str, s: &str) -> Result<Duration, InputError> {
     Ok(Duration::from_secs(total))
 }
 
+/// A duration as `parse_duration` reads it, largest units first: `20h`, `2d12h`, `90s`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let mut left = d.as_secs();
+    if left == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for (unit, secs) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if left >= secs {
+            out.push_str(&format!("{}{unit}", left / secs));
+            left %= secs;
+        }
+    }
+    out
+}
+
 /// A token pasted with a newline or a space around a word is a mistake worth naming.
 pub fn check_token_text(input: &str, token: &Secret) -> Result<(), InputError> {
     if token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -147,6 +163,22 @@ mod tests {
             let text = format!("{d}d{h}h{m}m{s}s");
             prop_assert_eq!(parse_duration("x", &text).unwrap(), Duration::from_secs(((d * 24 + h) * 60 + m) * 60 + s));
         }
+    }
+
+    proptest! {
+        #[test]
+        fn formatted_durations_parse_back(secs in 0u64..100_000_000) {
+            let d = Duration::from_secs(secs);
+            prop_assert_eq!(parse_duration("x", &format_duration(d)).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn durations_are_formatted_largest_units_first() {
+        assert_eq!(format_duration(Duration::from_secs(60 * 3600)), "2d12h");
+        assert_eq!(format_duration(Duration::from_secs(72_000)), "20h");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod env;
 pub mod fields;
 pub mod table;
 
-pub use checks::{check_token_text, check_url, is_loopback, parse_duration};
+pub use checks::{check_token_text, check_url, format_duration, is_loopback, parse_duration};
 pub use env::Env;
 pub use fields::{Document, Fields};
 pub use table::{flag, label, Field, Inputs, Kind, Owner};

@@ -204,7 +204,10 @@ impl Provider for GitlabToken {
                 info.scopes.join(", ")
             )));
         }
-        Ok(Checked { created_at: info.created_at.as_deref().and_then(parse_date) })
+        Ok(Checked {
+            created_at: info.created_at.as_deref().and_then(parse_date),
+            expires_at: info.expires_at.as_deref().and_then(parse_date),
+        })
     }
 
     async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError> {
@@ -330,7 +333,7 @@ mod tests {
     async fn check_rotate_and_verify_send_exactly_these_requests() {
         let g = spec(TokenKind::Project("acme/app".into()), 30);
         let fake = Fake::new();
-        let info = r#"{"active":true,"revoked":false,"scopes":["api"],"created_at":"2026-01-01T00:00:00Z"}"#;
+        let info = r#"{"active":true,"revoked":false,"scopes":["api"],"created_at":"2026-01-01T00:00:00Z","expires_at":"2026-02-01"}"#;
         fake.reply(200, info);
         let expires = g.expires_at();
         fake.reply(200, &format!(r#"{{"token":"glpat-new-0123456789","expires_at":"{expires}"}}"#));
@@ -338,6 +341,7 @@ mod tests {
         let http = fake.http();
         let checked = g.check(&http).await.unwrap();
         assert_eq!(checked.created_at.unwrap().to_string(), "2026-01-01T00:00:00Z");
+        assert_eq!(checked.expires_at.unwrap().to_string(), "2026-02-01T00:00:00Z", "GitLab's date, at midnight UTC");
         let rotated = g.rotate(&http).await.unwrap();
         assert_eq!(rotated.credential.expose(), "glpat-new-0123456789");
         g.verify(&http, &rotated).await.unwrap();

@@ -72,6 +72,8 @@ pub enum ProviderError {
 pub struct Checked {
     /// When the current credential was issued, where the upstream says (its age, for `min_age`).
     pub created_at: Option<jiff::Timestamp>,
+    /// When the current credential expires, where the upstream says without spending it.
+    pub expires_at: Option<jiff::Timestamp>,
 }
 
 /// A place where a credential is rotated. The value is the validated settings.

@@ -141,8 +141,8 @@ impl TargetStatus {
     }
 }
 
-/// Writes the report as pretty JSON, mode 0600.
-pub fn write_json(path: &std::path::Path, report: &Report) -> std::io::Result<()> {
+/// Writes a report (a run's, or the `status` inventory) as pretty JSON, mode 0600.
+pub fn write_json(path: &std::path::Path, report: &impl Serialize) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     let text = crate::secret::redact(&text);
     let mut opts = std::fs::OpenOptions::new();

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::{
-    check_current, Planned, Prepared, Proof, Target, TargetContext, TargetError, TargetKind, ValueProblem, Written,
+    check_current, Planned, Prepared, Proof, Stored, Target, TargetContext, TargetError, TargetKind, ValueProblem,
+    Written,
 };
 use crate::error::InputError;
 use crate::http::{Http, Method, Response};
@@ -402,6 +403,14 @@ impl Target for GitlabVariable {
         Ok(None)
     }
 
+    async fn stored(&self, http: &Http, live: &Secret) -> Result<Stored, TargetError> {
+        // No update time, but whether the variable exists is one read away.
+        Ok(match self.get(http, live).await? {
+            Some(_) => Stored::NoUpdateTime,
+            None => Stored::Missing,
+        })
+    }
+
     async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
         // GitLab keeps no update time for variables: an older value cannot be told from a newer one.
         let Proof { current, live, dry_run, .. } = proof;
@@ -524,6 +533,17 @@ mod tests {
         let e = v.preflight(&fake.http(), proof).await.unwrap_err();
         assert!(e.0.contains("masked_and_hidden can only be set when GitLab creates a variable"), "{e}");
         assert_eq!(fake.requests().len(), 1, "nothing written");
+    }
+
+    #[tokio::test]
+    async fn status_reads_whether_the_variable_exists_and_writes_nothing() {
+        let v = variable(false);
+        let fake = Fake::new();
+        fake.reply(200, r#"{"key":"MY_TOKEN","hidden":false}"#).reply(404, r#"{"message":"404 Variable Not Found"}"#);
+        let live = Secret::new("unused-live-0123");
+        assert_eq!(v.stored(&fake.http(), &live).await.unwrap(), Stored::NoUpdateTime);
+        assert_eq!(v.stored(&fake.http(), &live).await.unwrap(), Stored::Missing);
+        assert_eq!(fake.lines(), [format!("GET {ITEM}"), format!("GET {ITEM}")]);
     }
 
     #[test]

@@ -138,6 +138,19 @@ pub struct ValueProblem {
     pub fix: &'static str,
 }
 
+/// What a target says of the value it stores, for `status`: read, never written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// It exists and was last updated then.
+    UpdatedAt(jiff::Timestamp),
+    /// It exists, and the target keeps no update time (a GitLab variable).
+    NoUpdateTime,
+    /// The target keeps no update time, and whether the value exists was not read either.
+    Unknown,
+    /// It does not exist (yet): the next rotation creates it.
+    Missing,
+}
+
 /// A place where a value is stored. The value is the validated settings; every call gets
 /// the run's HTTP client.
 #[async_trait]
@@ -161,6 +174,18 @@ pub trait Target: Send + Sync {
     /// When the stored value was last updated: `None` when the target does not exist yet.
     /// `live` is the rotation's credential as it is now (see [`Target::write`]).
     async fn updated_at(&self, http: &Http, live: &Secret) -> Result<Option<jiff::Timestamp>, TargetError>;
+    /// What `status` reports of the stored value, with reads only. The default asks
+    /// [`Target::updated_at`], or, when the target keeps no update time, says so without a
+    /// request; a target that can tell more (that the value exists) overrides it.
+    async fn stored(&self, http: &Http, live: &Secret) -> Result<Stored, TargetError> {
+        if self.without_update_time().is_some() {
+            return Ok(Stored::Unknown);
+        }
+        Ok(match self.updated_at(http, live).await? {
+            Some(at) => Stored::UpdatedAt(at),
+            None => Stored::Missing,
+        })
+    }
     /// Proves the target writable: re-writes `proof.current` (creating the target when
     /// missing), or, when the value is not known yet, proves it reachable. With `dry_run` nothing
     /// is created. A target that keeps an update time refuses to re-write a value older than

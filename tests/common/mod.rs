@@ -837,3 +837,48 @@ pub fn assert_schema_valid<P: AsRef<std::ffi::OsStr>>(schema: &str, files: impl 
         .unwrap();
     assert!(out.status.success(), "{schema}: {}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// The path token of the webhook URL the alert tests use (what makes a Slack webhook URL a secret).
+pub const HOOK_TOKEN: &str = "hooktoken0123456789abcdefXYZ";
+
+/// A webhook receiver as strict as a Slack incoming webhook (`tests/support/webhook_receiver.py`):
+/// JSON objects with a `text` only, answered `200 ok`; every POST kept whole; faults as the stand-ins.
+pub struct Webhook {
+    _proc: Proc,
+    pub url: String,
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        fail_on_standin_errors("webhook receiver", &self.url);
+    }
+}
+
+impl Webhook {
+    pub fn start() -> Webhook {
+        let mut cmd = Command::new(deps().join("venv/bin/python"));
+        cmd.arg(root().join("tests/support/webhook_receiver.py"));
+        let (proc_, port) = spawn(cmd);
+        Webhook { _proc: proc_, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// The webhook's URL, Slack-shaped: its path holds [`HOOK_TOKEN`].
+    pub fn hook_url(&self) -> String {
+        format!("{}/services/T0001/B0001/{HOOK_TOKEN}", self.url)
+    }
+
+    /// Every POST it received: {path, content_type, user_agent, raw, body, status}.
+    pub fn received(&self) -> Vec<Value> {
+        http().get(format!("{}/_control/received", self.url)).send().unwrap().json().unwrap()
+    }
+
+    /// Every request that reached it, faulted ones included (the stand-ins' request log).
+    pub fn requests(&self) -> Vec<Value> {
+        http().get(format!("{}/_control/requests", self.url)).send().unwrap().json().unwrap()
+    }
+
+    pub fn fault(&self, rule: Value) {
+        let r = http().post(format!("{}/_control/faults", self.url)).json(&json!({ "rules": [rule] })).send().unwrap();
+        assert!(r.status().is_success());
+    }
+}
