@@ -204,7 +204,10 @@ impl Provider for GitlabToken {
                 info.scopes.join(", ")
             )));
         }
-        Ok(Checked { created_at: info.created_at.as_deref().and_then(parse_date) })
+        Ok(Checked {
+            created_at: info.created_at.as_deref().and_then(parse_date),
+            expires_at: info.expires_at.as_deref().and_then(parse_date),
+        })
     }
 
     async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError> {
