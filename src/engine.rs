@@ -7,12 +7,21 @@
 //! 3. **preflight** — prove every target writable (re-write the current value) before the
 //!    upstream is touched; any failure stops here with the credential untouched. A dry run
 //!    stops here too, having created nothing;
+//!    Then, in a run that changes things, **retire**: the provider revokes earlier credentials
+//!    whose overlap (`grace`) has passed (also when the rotation is skipped as fresh);
 //! 4. **rotate** — send the rotate request once; mask the new values at once;
-//! 5. **verify** — check the new credential (provider) and access token (`verify_url`);
+//! 5. **verify** — check the new credential (provider) and access token (`verify_url`). Where
+//!    the old credential stays valid until revoked (Vault), a new one that fails is revoked and
+//!    nothing is written;
 //! 6. **write** — write every target concurrently (bounded), with retries;
-//! 7. **settle** — decide the outcome; a rotated credential that is stored in fewer targets
-//!    than asked is age-encrypted to the operator's key (rescue);
-//! 8. **report** — what happened, with fingerprints, never values.
+//! 7. **rollback** — where the old credential stays valid, a credential target that failed for
+//!    good puts the old value back into every target already written and revokes the new one:
+//!    nothing is lost, so the rotation has failed safely;
+//! 8. **settle** — decide the outcome; a rotated credential that is stored in fewer targets
+//!    than asked (and could not be rolled back) is age-encrypted to the operator's key (rescue).
+//!    Stored everywhere: the provider **finishes** (revokes the old credential when there is no
+//!    overlap);
+//! 9. **report** — what happened, with fingerprints and accessors, never values.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,7 +32,7 @@ use tokio::task::JoinSet;
 use crate::http::Http;
 use crate::log::{self, Level};
 use crate::plan::{Plan, Rotation};
-use crate::providers::{Checked, ProviderError, Rotated};
+use crate::providers::{Checked, ProviderError, Retired, Rotated};
 use crate::report::{Report, RotationReport, RotationStatus, TargetReport, TargetStatus};
 use crate::secret::Secret;
 use crate::targets::{Prepared, Proof, Target, TargetError, ValueKind};
@@ -101,12 +110,24 @@ pub async fn rotate_one(r: &Rotation, dry_run: bool, ctx: &Context<'_>) -> (Rota
     let mut rep = report_for(r);
     let outcome = async {
         let checked = check(r, ctx).await?;
-        fresh(r, &checked, ctx).await?;
+        if let Err(stop) = fresh(r, &checked, ctx).await {
+            if stop.status == RotationStatus::Skipped && !dry_run {
+                retire(r, ctx, &mut rep).await;
+            }
+            return Err(stop);
+        }
         preflight(r, dry_run, ctx, &mut rep).await?;
+        retire(r, ctx, &mut rep).await;
         let rotated = rotate(r, ctx, &mut rep).await?;
-        let verify_error = verify(r, &rotated, ctx).await;
+        let verify_error = verify(r, &rotated, ctx, &mut rep).await?;
         let failures = write(r, &rotated, ctx, &mut rep).await;
-        settle(r, &rotated, failures, verify_error, ctx, &mut rep).await;
+        let rolled_back = rollback(r, &rotated, &failures, ctx, &mut rep).await;
+        let stored_everywhere = rotated.changed && failures.credential.is_empty();
+        settle(r, &rotated, failures, rolled_back, verify_error, ctx, &mut rep).await;
+        if stored_everywhere {
+            let retired = r.provider.finish(ctx.http, &rotated).await;
+            record(r, retired, &mut rep);
+        }
         Ok::<_, Stop>(rotated)
     }
     .await;
@@ -144,7 +165,25 @@ fn report_for(r: &Rotation) -> RotationReport {
             })
             .collect(),
         error: None,
+        revoked: Vec::new(),
+        not_revoked: Vec::new(),
     }
+}
+
+/// What a provider retired, into the report and the log.
+fn record(r: &Rotation, retired: Retired, rep: &mut RotationReport) {
+    for f in &retired.failed {
+        log::log(Level::Warn, Some(&r.name), f);
+    }
+    rep.revoked.extend(retired.revoked);
+    rep.not_revoked.extend(retired.failed);
+}
+
+/// Stage 3b, in a run that changes things: earlier credentials whose overlap has passed are
+/// revoked (the provider knows them from its check).
+async fn retire(r: &Rotation, ctx: &Context<'_>, rep: &mut RotationReport) {
+    let retired = r.provider.retire_expired(ctx.http).await;
+    record(r, retired, rep);
 }
 
 /// Stage 1: the current credential, checked where that does not spend it.
@@ -245,25 +284,52 @@ async fn rotate(r: &Rotation, ctx: &Context<'_>, rep: &mut RotationReport) -> Re
     Ok(rotated)
 }
 
-/// Stage 5: the new credential (provider) and access token (`verify_url`). The old credential is
-/// already spent, so a failure here is reported, and the new one is written anyway.
-async fn verify(r: &Rotation, rotated: &Rotated, ctx: &Context<'_>) -> Option<String> {
-    let error = match r.provider.verify(ctx.http, rotated).await {
+/// Stage 5: the new credential (provider) and access token (`verify_url`). Where the old
+/// credential stays valid, a new one that fails is revoked and the rotation stops: nothing was
+/// written. Elsewhere the old credential is already spent, so a failure is reported, and the new
+/// one is written anyway.
+async fn verify(
+    r: &Rotation,
+    rotated: &Rotated,
+    ctx: &Context<'_>,
+    rep: &mut RotationReport,
+) -> Result<Option<String>, Stop> {
+    let error = verify_error(r, rotated, ctx).await;
+    let Some(e) = error.as_ref().filter(|_| r.provider.old_stays_valid() && rotated.changed) else {
+        if let Some(e) = &error {
+            log::log(
+                Level::Error,
+                Some(&r.name),
+                &format!("verification failed: {e}; writing the new credential anyway, the old one is no longer valid"),
+            );
+        }
+        return Ok(error);
+    };
+    let credential = r.provider.kind().credential;
+    let discarded = match r.provider.discard(ctx.http, rotated).await {
+        Ok(retired) => {
+            record(r, retired, rep);
+            format!("the new {credential} was revoked")
+        }
+        Err(why) => {
+            rep.not_revoked.push(format!("the new {credential}: {why}"));
+            format!("the new {credential} could not be revoked ({why})")
+        }
+    };
+    Err(Stop::failed(format!(
+        "verification failed: {e}; nothing was written and {discarded}: the current {credential} is unchanged and valid"
+    )))
+}
+
+async fn verify_error(r: &Rotation, rotated: &Rotated, ctx: &Context<'_>) -> Option<String> {
+    match r.provider.verify(ctx.http, rotated).await {
         Err(e) => Some(e),
         Ok(()) => match (&r.verify_url, &rotated.access_token) {
             (Some(url), Some(token)) => verify_url(ctx.http, url, token).await.err(),
             (Some(_), None) => Some("verify_url is set but the provider issued no access token".to_owned()),
             _ => None,
         },
-    };
-    if let Some(e) = &error {
-        log::log(
-            Level::Error,
-            Some(&r.name),
-            &format!("verification failed: {e}; writing the new credential anyway, the old one is no longer valid"),
-        );
     }
-    error
 }
 
 /// GET `url` with the new access token; any 2xx passes.
@@ -352,13 +418,92 @@ fn needs_write(value: ValueKind, rotated: &Rotated) -> bool {
     value == ValueKind::AccessToken || rotated.changed
 }
 
-/// Stage 7: the outcome. Critical (exit 3) only when the rotated credential is stored in fewer
-/// targets than asked: then it is rescued. A failed access-token target leaves the credential
-/// safe: failed (exit 1).
+/// What a rollback did.
+struct RolledBack {
+    /// Targets that hold the old value again.
+    restored: Vec<String>,
+    /// Targets still holding the new value: the old one could not be put back.
+    failed: Vec<String>,
+    /// The new credential's revocation, when every target holds the old value again.
+    discarded: Option<Result<(), String>>,
+}
+
+/// Stage 7, where the old credential stays valid until revoked: a credential target that failed
+/// for good puts the old value back into every target already written (and, to be sure, into
+/// the ones that failed: a write that timed out may have landed), then the new credential is
+/// revoked. Only a target that keeps the new value leaves the rotation critical.
+async fn rollback(
+    r: &Rotation,
+    rotated: &Rotated,
+    failures: &Failures,
+    ctx: &Context<'_>,
+    rep: &mut RotationReport,
+) -> Option<RolledBack> {
+    if !(r.provider.old_stays_valid() && rotated.changed && !failures.credential.is_empty()) {
+        return None;
+    }
+    let credential = r.provider.kind().credential;
+    log::log(
+        Level::Warn,
+        Some(&r.name),
+        &format!("a target could not take the new {credential}: rolling back (the old one is still valid)"),
+    );
+    let old = r.provider.current().clone();
+    let mut set = JoinSet::new();
+    for (i, p) in r.targets.iter().enumerate() {
+        let written = rep.targets[i].status == TargetStatus::Written;
+        if p.value != ValueKind::Credential || !(written || rep.targets[i].status == TargetStatus::Failed) {
+            continue;
+        }
+        let (target, http, old) = (p.target.clone(), ctx.http.clone(), old.clone());
+        set.spawn(async move { (i, written, target.write(&http, &old, &old).await.result) });
+    }
+    let mut rb = RolledBack { restored: Vec::new(), failed: Vec::new(), discarded: None };
+    while let Some(joined) = set.join_next().await {
+        let Ok((i, written, result)) = joined else {
+            rb.failed.push("internal error in a rollback write".to_owned());
+            continue;
+        };
+        let t = &mut rep.targets[i];
+        match (written, result) {
+            (true, Ok(())) => {
+                t.status = TargetStatus::Skipped;
+                t.note = Some("rolled back: holds the old value again".to_owned());
+                log::info_in(&r.name, &format!("rolled back {} ({})", t.target, t.value));
+                rb.restored.push(t.target.clone());
+            }
+            (true, Err(e)) => {
+                t.note = Some("rollback failed: holds the new value".to_owned());
+                rb.failed.push(e.0);
+            }
+            (false, Ok(())) => t.note = Some("holds the old value (re-written in the rollback)".to_owned()),
+            // It failed to take the new value: it holds the old one (the preflight wrote it).
+            (false, Err(_)) => {}
+        }
+    }
+    if rb.failed.is_empty() {
+        rb.discarded = Some(match r.provider.discard(ctx.http, rotated).await {
+            Ok(retired) => {
+                record(r, retired, rep);
+                Ok(())
+            }
+            Err(why) => {
+                rep.not_revoked.push(format!("the new {credential}: {why}"));
+                Err(why)
+            }
+        });
+    }
+    Some(rb)
+}
+
+/// Stage 8: the outcome. Critical (exit 3) only when the rotated credential is stored in fewer
+/// targets than asked and was not rolled back: then it is rescued. A failed access-token target
+/// leaves the credential safe, and so does a rollback: failed (exit 1).
 async fn settle(
     r: &Rotation,
     rotated: &Rotated,
     failures: Failures,
+    rolled_back: Option<RolledBack>,
     verify_error: Option<String>,
     ctx: &Context<'_>,
     rep: &mut RotationReport,
@@ -371,13 +516,38 @@ async fn settle(
         .map(|t| t.target.clone())
         .collect();
     let verify_note = verify_error.as_ref().map(|e| format!(". Verification failed too: {e}")).unwrap_or_default();
+    let mut rollback_note = String::new();
+    if let Some(rb) = rolled_back {
+        if rb.failed.is_empty() {
+            rep.status = RotationStatus::Failed;
+            let restored = if rb.restored.is_empty() {
+                "no target had been written".to_owned()
+            } else {
+                format!("the old {credential} is back in {}", rb.restored.join(", "))
+            };
+            let discarded = match rb.discarded {
+                Some(Err(why)) => format!("the new {credential} could not be revoked: {why}"),
+                _ => format!("the new {credential} was revoked"),
+            };
+            rep.error = Some(format!(
+                "the new {credential} could not be stored in every target: {}; rolled back: {restored}, and the old                  {credential} stays valid; {discarded}{verify_note}",
+                failures.credential.join("; ")
+            ));
+            return;
+        }
+        rollback_note = format!(
+            ". The rollback failed too ({}): the old and the new {credential} both stay valid",
+            rb.failed.join("; ")
+        );
+    }
     if failures.credential.is_empty() && failures.other.is_empty() {
         rep.status = if verify_error.is_some() { RotationStatus::Failed } else { RotationStatus::Rotated };
         rep.error = verify_error.map(|e| format!("verification failed: {e}; the new credential was stored anyway"));
     } else if rotated.changed && !failures.credential.is_empty() {
         rep.status = RotationStatus::Critical;
         let all: Vec<String> = failures.credential.into_iter().chain(failures.other).collect();
-        let mut msg = format!("the new credential could not be stored in every target: {}", all.join("; "));
+        let mut msg =
+            format!("the new credential could not be stored in every target: {}{rollback_note}", all.join("; "));
         match &r.rescue {
             Some(recipient) => match rescue(ctx, &r.name, recipient, &rotated.credential).await {
                 Ok(path) => {
@@ -473,6 +643,19 @@ mod tests {
         log: Log,
         current: Secret,
         check: fn() -> Result<Checked, ProviderError>,
+        /// The old credential stays valid until revoked (as a Vault token).
+        stays_valid: bool,
+        fail_verify: bool,
+    }
+
+    fn provider(log: &Log, stays_valid: bool) -> FakeProvider {
+        FakeProvider {
+            log: log.clone(),
+            current: Secret::new("r1-current"),
+            check: || Ok(Checked::default()),
+            stays_valid,
+            fail_verify: false,
+        }
     }
 
     #[async_trait]
@@ -498,7 +681,25 @@ mod tests {
         }
         async fn verify(&self, _http: &Http, rotated: &Rotated) -> Result<(), String> {
             self.log.lock().unwrap().push(format!("verify {}", rotated.credential.expose()));
+            if self.fail_verify {
+                return Err("the new one does not work".into());
+            }
             Ok(())
+        }
+        fn old_stays_valid(&self) -> bool {
+            self.stays_valid
+        }
+        async fn retire_expired(&self, _http: &Http) -> Retired {
+            self.log.lock().unwrap().push("retire".into());
+            Retired { revoked: vec!["acc-0".into()], failed: vec![] }
+        }
+        async fn finish(&self, _http: &Http, _rotated: &Rotated) -> Retired {
+            self.log.lock().unwrap().push("finish".into());
+            Retired::default()
+        }
+        async fn discard(&self, _http: &Http, rotated: &Rotated) -> Result<Retired, String> {
+            self.log.lock().unwrap().push(format!("discard {}", rotated.credential.expose()));
+            Ok(Retired { revoked: vec!["acc-2".into()], failed: vec![] })
         }
     }
 
@@ -507,6 +708,8 @@ mod tests {
         name: &'static str,
         fail_preflight: bool,
         fail_write: bool,
+        /// Fails the writes of this value only.
+        fail_value: Option<&'static str>,
         missing: bool,
         updated_at: Option<jiff::Timestamp>,
     }
@@ -517,6 +720,7 @@ mod tests {
             name,
             fail_preflight: false,
             fail_write: false,
+            fail_value: None,
             missing: false,
             updated_at: None,
         }
@@ -551,7 +755,8 @@ mod tests {
         }
         async fn write(&self, _http: &Http, value: &Secret, live: &Secret) -> Written {
             self.log.lock().unwrap().push(format!("write {} {} as {}", self.name, value.expose(), live.expose()));
-            let result = if self.fail_write { Err(TargetError(format!("fake {}: 500", self.name))) } else { Ok(()) };
+            let fails = self.fail_write || self.fail_value == Some(value.expose());
+            let result = if fails { Err(TargetError(format!("fake {}: 500", self.name))) } else { Ok(()) };
             Written { attempts: 1, result }
         }
     }
@@ -560,11 +765,7 @@ mod tests {
         Rotation {
             name: "demo".into(),
             min_age: None,
-            provider: Box::new(FakeProvider {
-                log: log.clone(),
-                current: Secret::new("r1-current"),
-                check: || Ok(Checked::default()),
-            }),
+            provider: Box::new(provider(log, false)),
             verify_url: None,
             rescue: None,
             targets: targets
@@ -602,19 +803,22 @@ mod tests {
         let mut got = calls(&log);
         // Targets of one stage run concurrently: their order within the stage is free.
         got[1..3].sort();
-        got[5..7].sort();
+        got[6..8].sort();
         assert_eq!(
             got,
             [
                 "check",
                 "preflight at -",
                 "preflight rt r1-current",
+                "retire",
                 "rotate",
                 "verify r2-new-credential",
                 "write at a2-new-access as r2-new-credential",
                 "write rt r2-new-credential as r2-new-credential",
+                "finish",
             ]
         );
+        assert_eq!(rep.revoked, ["acc-0"], "what the provider retired is reported");
         assert_eq!(masked, ["r2-new-credential", "a2-new-access"], "masked before anything is written");
         assert_eq!(rep.new_fingerprint, Some(Secret::new("r2-new-credential").fingerprint()));
     }
@@ -648,9 +852,8 @@ mod tests {
         let log = Log::default();
         let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "rt"))]);
         r.provider = Box::new(FakeProvider {
-            log: log.clone(),
-            current: Secret::new("r1-current"),
             check: || Err(ProviderError::Rejected("revoked".into())),
+            ..provider(&log, false)
         });
         let dir = tempfile::tempdir().unwrap();
         let (rep, _) = run_one(&r, false, dir.path()).await;
@@ -667,7 +870,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (rep, _) = run_one(&r, false, dir.path()).await;
         assert_eq!(rep.status, RotationStatus::Skipped);
-        assert_eq!(calls(&log), ["check", "updated_at rt"], "only credential targets tell the age");
+        assert_eq!(calls(&log), ["check", "updated_at rt", "retire"], "only credential targets tell the age");
     }
 
     #[tokio::test]
@@ -712,5 +915,105 @@ mod tests {
         let error = rep.error.unwrap();
         assert!(error.contains("is stored in every target") && error.contains("not written: fake at: 500"), "{error}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_retired_in_a_dry_run_nor_after_a_failed_preflight() {
+        let log = Log::default();
+        let r = rotation(&log, vec![(ValueKind::Credential, target(&log, "rt"))]);
+        let dir = tempfile::tempdir().unwrap();
+        run_one(&r, true, dir.path()).await;
+        let log2 = Log::default();
+        let r2 =
+            rotation(&log2, vec![(ValueKind::Credential, FakeTarget { fail_preflight: true, ..target(&log2, "rt") })]);
+        run_one(&r2, false, dir.path()).await;
+        assert!(!calls(&log).contains(&"retire".to_owned()) && !calls(&log2).contains(&"retire".to_owned()));
+        let mut young = rotation(&log, vec![]);
+        young.targets = vec![Planned {
+            value: ValueKind::Credential,
+            target: Arc::new(FakeTarget { updated_at: Some(jiff::Timestamp::now()), ..target(&log, "rt") }),
+        }];
+        young.min_age = Some(Duration::from_secs(3600));
+        log.lock().unwrap().clear();
+        run_one(&young, true, dir.path()).await;
+        assert_eq!(calls(&log), ["check", "updated_at rt"], "a dry run skipped as fresh retires nothing");
+    }
+
+    #[tokio::test]
+    async fn where_the_old_credential_stays_valid_a_failed_write_is_rolled_back_exit_1() {
+        let log = Log::default();
+        let id = age::x25519::Identity::generate();
+        let mut r = rotation(
+            &log,
+            vec![
+                (ValueKind::Credential, target(&log, "a")),
+                (ValueKind::Credential, FakeTarget { fail_value: Some("r2-new-credential"), ..target(&log, "b") }),
+            ],
+        );
+        r.provider = Box::new(provider(&log, true));
+        r.rescue = Some(id.to_public());
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Failed, "{:?}", rep.error);
+        assert_eq!(rep.rescue_file, None, "nothing to rescue: the old credential is stored and valid");
+        let got = calls(&log);
+        let after_writes: Vec<&String> = got.iter().skip_while(|c| !c.starts_with("write")).collect();
+        let (writes, rest): (Vec<&String>, Vec<&String>) = after_writes.iter().partition(|c| c.starts_with("write"));
+        let mut writes: Vec<&str> = writes.iter().map(|s| s.as_str()).collect();
+        writes.sort();
+        assert_eq!(
+            writes,
+            [
+                "write a r1-current as r1-current",
+                "write a r2-new-credential as r2-new-credential",
+                "write b r1-current as r1-current",
+                "write b r2-new-credential as r2-new-credential",
+            ],
+            "the old value goes back with the old credential"
+        );
+        assert_eq!(rest, ["discard r2-new-credential"], "the new one is revoked; no finish");
+        let error = rep.error.unwrap();
+        assert!(error.contains("rolled back: the old refresh_token is back in fake a"), "{error}");
+        assert!(error.contains("was revoked"), "{error}");
+        assert_eq!(rep.targets[0].status, TargetStatus::Skipped);
+        assert_eq!(rep.revoked, ["acc-0", "acc-2"]);
+    }
+
+    #[tokio::test]
+    async fn a_rollback_that_fails_is_critical_and_rescued_and_the_new_credential_kept() {
+        let log = Log::default();
+        let id = age::x25519::Identity::generate();
+        let mut r = rotation(
+            &log,
+            vec![
+                (ValueKind::Credential, FakeTarget { fail_value: Some("r1-current"), ..target(&log, "a") }),
+                (ValueKind::Credential, FakeTarget { fail_write: true, ..target(&log, "b") }),
+            ],
+        );
+        r.provider = Box::new(provider(&log, true));
+        r.rescue = Some(id.to_public());
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Critical);
+        let error = rep.error.unwrap();
+        assert!(error.contains("The rollback failed too") && error.contains("both stay valid"), "{error}");
+        assert!(error.contains("The new credential is stored in: fake a"), "{error}");
+        assert!(!calls(&log).iter().any(|c| c.starts_with("discard")), "a target holds the new one: not revoked");
+        let file = rep.rescue_file.expect("rescued");
+        assert_eq!(age::decrypt(&id, &std::fs::read(dir.path().join(file)).unwrap()).unwrap(), b"r2-new-credential");
+    }
+
+    #[tokio::test]
+    async fn where_the_old_credential_stays_valid_a_new_one_that_fails_verification_is_revoked_unwritten() {
+        let log = Log::default();
+        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "rt"))]);
+        r.provider = Box::new(FakeProvider { fail_verify: true, ..provider(&log, true) });
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Failed);
+        assert!(!calls(&log).iter().any(|c| c.starts_with("write")), "{:?}", calls(&log));
+        assert!(calls(&log).contains(&"discard r2-new-credential".to_owned()));
+        let error = rep.error.unwrap();
+        assert!(error.contains("nothing was written") && error.contains("unchanged and valid"), "{error}");
     }
 }

@@ -7,15 +7,21 @@ use crate::services::{self, Service};
 use crate::targets::{self, TargetKind};
 
 /// Every provider.
-pub const PROVIDERS: &[&ProviderKind] = &[&providers::oauth2::KIND, &providers::gitlab_token::KIND];
+pub const PROVIDERS: &[&ProviderKind] = &[
+    &providers::oauth2::KIND,
+    &providers::gitlab_token::KIND,
+    &providers::vault_token::KIND,
+    &providers::vault_approle::KIND,
+];
 
 /// Every target.
-pub const TARGETS: &[&TargetKind] = &[&targets::github::KIND, &targets::gitlab::KIND];
+pub const TARGETS: &[&TargetKind] = &[&targets::github::KIND, &targets::gitlab::KIND, &targets::vault_kv::KIND];
 
 /// Every service: its config section key and its settings.
 pub const SERVICES: &[(&str, &[Field])] = &[
     (targets::github::Github::KEY, targets::github::Github::FIELDS),
     (services::gitlab::Gitlab::KEY, services::gitlab::Gitlab::FIELDS),
+    (services::vault::Vault::KEY, services::vault::Vault::FIELDS),
 ];
 
 /// The provider named `name`.

@@ -14,10 +14,28 @@ struct Case {
     config: Option<&'static str>,
     names: &'static str,
     gitlab: bool,
+    vault: bool,
 }
 
 fn case(name: &'static str, names: &'static str) -> Case {
-    Case { name, args: vec!["rotate"], set: vec![], unset: vec![], config: None, names, gitlab: false }
+    Case { name, args: vec!["rotate"], set: vec![], unset: vec![], config: None, names, gitlab: false, vault: false }
+}
+
+/// A case whose base inputs are a vault-token rotation into a Vault KV secret (the Vault address
+/// is the stand-in's, which must see no request).
+fn vault_case(name: &'static str, names: &'static str) -> Case {
+    Case { vault: true, ..case(name, names) }
+}
+
+/// The same for a vault-approle rotation.
+fn approle_case(name: &'static str, names: &'static str) -> Case {
+    vault_case(name, names)
+        .set("INPUT_PROVIDER", "vault-approle")
+        .unset("INPUT_TOKEN")
+        .set("INPUT_ROLE_NAME", "ci")
+        .set("INPUT_ROLE_ID", "role-id-0123")
+        .set("INPUT_SECRET_ID", "secret-id-valid-0123456789")
+        .set("INPUT_VAULT_TOKEN", "s.writer-token-0123456789abcd")
 }
 
 /// A case whose base inputs are a gitlab-token rotation into a GitLab variable.
@@ -32,6 +50,7 @@ impl Case {
     }
     fn unset(mut self, k: &'static str) -> Case {
         self.unset.push(k);
+        self.set.retain(|(name, _)| *name != k);
         self
     }
     fn args(mut self, a: &[&'static str]) -> Case {
@@ -204,6 +223,66 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("warn_before in config not a duration", "rotations[0].warn_before").config(
             "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    warn_before: 1 week\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
         ),
+        vault_case("vault-token without a token", "input token").unset("INPUT_TOKEN"),
+        vault_case("a batch token", "input token").set("INPUT_TOKEN", "hvb.batch-token-0123456789abcdef"),
+        vault_case("a token with a newline", "input token").set("INPUT_TOKEN", "s.first-line\ns.second"),
+        vault_case("no Vault address", "input vault_addr").unset("VAULT_ADDR"),
+        vault_case("VAULT_ADDR plain http to a remote host", "VAULT_ADDR").set("VAULT_ADDR", "http://vault.example.com:8200"),
+        vault_case("vault_addr not a URL", "input vault_addr").set("INPUT_VAULT_ADDR", "vault.example.com:8200"),
+        vault_case("vault_addr with a query", "input vault_addr").set("INPUT_VAULT_ADDR", "https://vault.example.com/?x=1"),
+        vault_case("a namespace with a space", "input vault_namespace").set("INPUT_VAULT_NAMESPACE", "team ci"),
+        vault_case("VAULT_NAMESPACE invalid", "VAULT_NAMESPACE").set("VAULT_NAMESPACE", "team//ci"),
+        vault_case("a token role with a slash", "input vault_role").set("INPUT_VAULT_ROLE", "ci/rotate"),
+        vault_case("ttl under a minute", "input ttl").set("INPUT_TTL", "30s"),
+        vault_case("ttl without a unit", "input ttl").set("INPUT_TTL", "720"),
+        vault_case("grace without a unit", "input grace").set("INPUT_GRACE", "15"),
+        vault_case("grace over 31 days", "input grace").set("INPUT_GRACE", "60d"),
+        vault_case("no KV path", "input vault_kv_path").unset("INPUT_VAULT_KV_PATH"),
+        vault_case("a KV path with ..", "input vault_kv_path").set("INPUT_VAULT_KV_PATH", "ci/../admin"),
+        vault_case("a KV mount with a wildcard", "input vault_kv_mount").set("INPUT_VAULT_KV_MOUNT", "secret*"),
+        vault_case("a KV field with a control character", "input vault_kv_field").set("INPUT_VAULT_KV_FIELD", "to\u{7}ken"),
+        vault_case("a KV input with target github", "input vault_kv_path").set("INPUT_TARGET", "github"),
+        vault_case("client_cert without client_key", "input client_cert").set("INPUT_CLIENT_CERT", "/nonexistent/client.pem"),
+        vault_case("client_key without client_cert", "input client_key")
+            .set("INPUT_CLIENT_KEY", "-----BEGIN PRIVATE KEY-----\nsup3r-s3cret\n-----END PRIVATE KEY-----"),
+        vault_case("client_cert file missing", "input client_cert")
+            .set("INPUT_CLIENT_CERT", "/nonexistent/client.pem")
+            .set("INPUT_CLIENT_KEY", "-----BEGIN PRIVATE KEY-----\nsup3r-s3cret\n-----END PRIVATE KEY-----"),
+        vault_case("client_cert holds no certificate", "input client_cert")
+            .set("INPUT_CLIENT_CERT", "/etc/hostname")
+            .set("INPUT_CLIENT_KEY", "-----BEGIN PRIVATE KEY-----\nsup3r-s3cret\n-----END PRIVATE KEY-----"),
+        vault_case("VAULT_CLIENT_CERT without VAULT_CLIENT_KEY", "VAULT_CLIENT_CERT").set("VAULT_CLIENT_CERT", "/nonexistent/c.pem"),
+        vault_case("VAULT_CACERT missing", "VAULT_CACERT").set("VAULT_CACERT", "/nonexistent/ca.pem"),
+        vault_case("vault_ca_cert holds no certificate", "input vault_ca_cert").set("INPUT_VAULT_CA_CERT", "/etc/hostname"),
+        vault_case("a vault-token input with oauth2", "input vault_role")
+            .set("INPUT_VAULT_ROLE", "ci-rotate")
+            .set("INPUT_PROVIDER", "oauth2")
+            .set("INPUT_TARGET", "github")
+            .unset("INPUT_TOKEN"),
+        approle_case("approle without role_name", "input role_name").unset("INPUT_ROLE_NAME"),
+        approle_case("approle without role_id", "input role_id").unset("INPUT_ROLE_ID"),
+        approle_case("approle without secret_id", "input secret_id").unset("INPUT_SECRET_ID"),
+        approle_case("approle mount with a space", "input approle_mount").set("INPUT_APPROLE_MOUNT", "app role"),
+        approle_case("approle role name with a slash", "input role_name").set("INPUT_ROLE_NAME", "ci/x"),
+        approle_case("approle into KV without a writer token", "input vault_token").unset("INPUT_VAULT_TOKEN"),
+        approle_case("a vault-token input with approle", "input ttl").set("INPUT_TTL", "1h"),
+        case("tls_client_auth without a client certificate", "input client_auth")
+            .unset("INPUT_CLIENT_SECRET")
+            .set("INPUT_CLIENT_AUTH", "tls_client_auth"),
+        case("tls_client_auth with a client secret", "input client_auth").set("INPUT_CLIENT_AUTH", "tls_client_auth"),
+        gl_case("client_cert with gitlab-token", "input client_cert").set("INPUT_CLIENT_CERT", "/nonexistent/c.pem"),
+        case("config: an unknown vault_kv key", "rotations[0].targets[0].vault_kv.feild").config(
+            "vault: { addr: 'https://vault.example.com', token: { env: RT } }\nrotations:\n- name: a\n  provider: { type: vault-token, token: { env: RT } }\n  targets:\n  - vault_kv: { path: ci/app, feild: token }\n",
+        ),
+        case("config: a literal client key", "vault.tls.client_key").config(
+            "vault: { addr: 'https://vault.example.com', tls: { client_cert: c.pem, client_key: 'sup3r-s3cret' } }\nrotations:\n- name: a\n  provider: { type: vault-token, token: { env: RT } }\n  targets:\n  - vault_kv: { path: ci/app }\n",
+        ),
+        case("config: an unknown tls key", "rotations[0].provider.tls.cert").config(
+            "github: { token: { env: GH_SECRETS_TOKEN } }\nrotations:\n- name: a\n  provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT }, tls: { cert: c.pem } }\n  targets:\n  - github: { repository: acme/app, secret: A }\n",
+        ),
+        case("config: a provider's vault_addr over plain http", "rotations[0].provider.vault_addr").config(
+            "vault: { token: { env: RT } }\nrotations:\n- name: a\n  provider: { type: vault-token, token: { env: RT }, vault_addr: 'http://vault.example.com' }\n  targets:\n  - vault_kv: { path: ci/app }\n",
+        ),
     ];
     assert!(cases.len() >= 20);
 
@@ -218,6 +297,15 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         if c.gitlab {
             inputs = gitlab_inputs(&gl, "glpat-valid-token-0000000001");
             inputs.push(("INPUT_TARGET", "gitlab".into()));
+        }
+        if c.vault {
+            inputs = vec![
+                ("INPUT_PROVIDER", "vault-token".into()),
+                ("INPUT_TARGET", "vault-kv".into()),
+                ("INPUT_TOKEN", "s.valid-token-0123456789abcd".into()),
+                ("VAULT_ADDR", gh.url.clone()),
+                ("INPUT_VAULT_KV_PATH", "ci/app".into()),
+            ];
         }
         if let Some(yaml) = c.config {
             let path = dir.join("rotations.yml");

@@ -67,7 +67,9 @@ fn the_component_passes_only_inputs_the_binary_reads() {
         assert!(binary.contains(name.as_str()), "the component sets INPUT_{key}, which the binary does not read");
     }
     // Secrets are never inputs: they come from CI/CD variables named by *_variable inputs.
-    for secret in ["token", "refresh_token", "client_secret", "gitlab_token", "alert_webhook"] {
+    for secret in
+        ["token", "refresh_token", "client_secret", "gitlab_token", "alert_webhook", "secret_id", "vault_token"]
+    {
         assert!(!spec_inputs().contains(secret), "{secret} must not be a component input");
         assert!(spec_inputs().contains(&format!("{secret}_variable")));
     }

@@ -10,7 +10,10 @@
 //!
 //! OAuth2 rows run against the real oidc-provider (rotation and reuse detection on) behind a
 //! fault-injecting proxy, which can fail a request before the upstream sees it or lose the
-//! answer after the upstream has rotated; GitHub and GitLab rows against the strict stand-ins.
+//! answer after the upstream has rotated; GitHub and GitLab rows against the strict stand-ins;
+//! Vault rows against a real OpenBao behind the proxy, where the old token stays valid until
+//! revoked: a lost answer leaves it untouched, a failed write is rolled back, and only a failed
+//! rollback is critical.
 //! The table of results is written to `target/fault-matrix.md`.
 
 mod common;
@@ -55,6 +58,7 @@ enum Kept {
 enum Provider {
     OAuth2,
     GitlabToken,
+    VaultToken,
 }
 
 /// A signal sent once a request matching `path` (and `method`) has reached the server.
@@ -403,6 +407,7 @@ fn rows() -> Vec<Row> {
         let rule = merged(json!({ "method": "POST", "path": "/self/rotate$" }), &rule);
         rows.push(Row { provider: Provider::GitlabToken, ..row(name, vec![TokenAfter(rule)], 1, MaybeConsumed) });
     }
+    rows.extend(vault_rows());
     rows.push(gl(
         "GitLab variable write 502 once, then written",
         json!({ "method": "PUT", "path": format!("/variables/{VARIABLE}$"), "after": 1, "count": 1, "status": 502 }),
@@ -410,6 +415,195 @@ fn rows() -> Vec<Row> {
         Stored,
     ));
     rows
+}
+
+const VAULT_SECRET: &str = "VAULT_TOKEN";
+
+fn vault(name: &str, faults: Vec<Fault>, exit: i32, kept: Kept) -> Row {
+    Row { provider: Provider::VaultToken, ..row(format!("vault: {name}"), faults, exit, kept) }
+}
+
+/// Vault rows: every fault where a credential could be lost (the create call's answer, a target
+/// that fails after the preflight, a rollback that fails too, a verification that fails).
+fn vault_rows() -> Vec<Row> {
+    use Fault::*;
+    use Kept::*;
+    let create = |rule: Value| merged(json!({ "method": "POST", "path": "/v1/auth/token/create/ci-rotate$" }), &rule);
+    let kv = |rule: Value| merged(json!({ "method": "POST", "path": "/v1/secret/data/ci/app$" }), &rule);
+    let gh_put = |rule: Value| {
+        merged(json!({ "method": "PUT", "path": format!("/secrets/{VAULT_SECRET}$"), "after": 1, "count": 100 }), &rule)
+    };
+    let mut rows = vec![
+        vault(
+            "token create 502, before Vault acts",
+            vec![TokenBefore(create(json!({ "status": 502, "body": { "errors": ["bad gateway"] } })))],
+            1,
+            Untouched,
+        ),
+        vault(
+            "token create refused (403)",
+            vec![TokenBefore(create(json!({ "status": 403, "body": { "errors": ["permission denied"] } })))],
+            1,
+            Untouched,
+        ),
+        vault(
+            "token create answer dropped after Vault created the token",
+            vec![TokenAfter(create(json!({ "drop": true })))],
+            1,
+            Untouched,
+        ),
+        vault(
+            "token create answer 500 after Vault created the token",
+            vec![TokenAfter(create(json!({ "status": 500, "body": { "errors": ["internal error"] } })))],
+            1,
+            Untouched,
+        ),
+        vault(
+            "token create answer truncated after Vault created the token",
+            vec![TokenAfter(create(json!({ "truncate": 30 })))],
+            1,
+            Untouched,
+        ),
+        vault(
+            "verification of the new token fails: it is revoked, nothing written",
+            vec![TokenBefore(
+                json!({ "method": "GET", "path": "/v1/auth/token/lookup-self$", "after": 1, "count": 10, "status": 500, "body": { "errors": ["internal error"] } }),
+            )],
+            1,
+            Untouched,
+        ),
+        vault(
+            "GitHub write refused after the preflight: rolled back",
+            vec![Github(gh_put(
+                json!({ "status": 403, "body": { "message": "Resource not accessible by integration" } }),
+            ))],
+            1,
+            Untouched,
+        ),
+        vault("GitHub write 500 for good: rolled back", vec![Github(gh_put(json!({ "status": 500 })))], 1, Untouched),
+        vault(
+            "GitHub write fails and the KV rollback fails too: rescued",
+            vec![
+                Github(gh_put(
+                    json!({ "status": 403, "body": { "message": "Resource not accessible by integration" } }),
+                )),
+                TokenBefore(kv(
+                    json!({ "after": 1, "count": 100, "status": 403, "body": { "errors": ["permission denied"] } }),
+                )),
+            ],
+            3,
+            Rescued,
+        ),
+        vault(
+            "KV write 502 once, then written",
+            vec![TokenBefore(kv(json!({ "count": 1, "status": 502, "body": { "errors": ["bad gateway"] } })))],
+            0,
+            Stored,
+        ),
+        vault(
+            "KV write refused for good: rolled back",
+            vec![TokenBefore(kv(json!({ "count": 100, "status": 403, "body": { "errors": ["permission denied"] } })))],
+            1,
+            Untouched,
+        ),
+    ];
+    let mut r = vault(
+        "token create timeout after Vault created the token",
+        vec![TokenAfter(create(json!({ "delay": 4 })))],
+        1,
+        Untouched,
+    );
+    r.env.push(("INPUT_TIMEOUT", "2s".to_owned()));
+    rows.push(r);
+    rows
+}
+
+fn run_vault_row(row: &Row) -> Outcome {
+    let bao = Bao::start();
+    bao.policy(
+        "ci-rotate",
+        "path \"auth/token/create/ci-rotate\" { capabilities = [\"update\"] }\n\
+         path \"auth/token/revoke-accessor\" { capabilities = [\"update\"] }\n\
+         path \"secret/data/ci/*\" { capabilities = [\"create\", \"read\", \"update\"] }\n",
+    );
+    bao.root("POST", "auth/token/roles/ci-rotate", json!({ "allowed_policies": ["ci-rotate"], "orphan": true }));
+    let (t1, _) = bao.token(Some("ci-rotate"), json!({ "ttl": "1h" }));
+    bao.kv_put("secret", "ci/app", json!({ "token": t1 }));
+    let gh = GitHub::start();
+    gh.setup(json!({ "secrets": [ { "scope": ["repo", REPO], "name": VAULT_SECRET, "value": t1, "updated_at": "2026-01-01T00:00:00Z" } ] }));
+    let proxy = FaultProxy::start(&bao.addr);
+    for f in &row.faults {
+        match f {
+            Fault::TokenBefore(rule) => proxy.fault(merged(json!({ "when": "before" }), rule)),
+            Fault::TokenAfter(rule) => proxy.fault(merged(json!({ "when": "after" }), rule)),
+            Fault::Github(rule) => gh.fault(rule.clone()),
+            Fault::Gitlab(_) => unreachable!(),
+        }
+    }
+    let bin = Bin::actions(&["rotate", "--config", "c.yml"]);
+    let (age_id, recipient) = age_key(bin.dir());
+    let config = format!(
+        "github: {{ token: {{ env: GH }} }}\nvault: {{ addr: '{}' }}\nrescue_recipient: {recipient}\nrotations:\n\
+         - name: ci-vault\n  provider: {{ type: vault-token, token: {{ env: T1 }}, vault_role: ci-rotate, grace: 0 }}\n  targets:\n\
+         \x20 - vault_kv: {{ path: ci/app }}\n\
+         \x20 - github: {{ repository: {REPO}, secret: {VAULT_SECRET} }}\n",
+        proxy.url
+    );
+    std::fs::write(bin.dir().join("c.yml"), config).unwrap();
+    let bin = bin
+        .env("GH", GH_TOKEN)
+        .env("T1", &t1)
+        .env("GITHUB_API_URL", &gh.url)
+        .env("INPUT_LOG_LEVEL", "debug")
+        .env("RUNNER_DEBUG", "1")
+        .envs(row.env.clone());
+    let (exit, stdout, stderr, dir) = run_bin(bin, None, &|_| false);
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("secret-rotator-report.json")).unwrap_or_default(),
+    )
+    .unwrap_or(Value::Null);
+    let rotation = &report["rotations"][0];
+    let in_kv = bao.kv("secret", "ci/app").and_then(|(d, _)| d["token"].as_str().map(str::to_owned));
+    let in_gh = gh.repo_secret(REPO, VAULT_SECRET);
+    let rescued = rotation["rescue_file"]
+        .as_str()
+        .map(|f| age_decrypt(&age_id, &dir.path().join(Path::new(f).file_name().unwrap())));
+    let alive = |t: &str| bao.lookup(t).is_some();
+    let issued = proxy.issued();
+    let kept = match row.kept {
+        Kept::Untouched if in_kv.as_deref() == Some(&t1) && in_gh.as_deref() == Some(&t1) && alive(&t1) => {
+            match issued.iter().find(|t| **t != t1 && alive(t)) {
+                // A token whose answer never arrived lives until its TTL: nobody can hold it.
+                Some(_) if rotation["new_fingerprint"].is_string() => Err("a new token stayed valid".to_owned()),
+                _ => Ok(()),
+            }
+        }
+        Kept::Stored if in_kv.as_deref().is_some_and(|s| s != t1 && alive(s)) && in_kv == in_gh => Ok(()),
+        Kept::Rescued if rescued.as_deref().is_some_and(alive) && rotation["status"] == "critical" && alive(&t1) => {
+            Ok(())
+        }
+        other => Err(format!(
+            "expected {other:?}: KV holds the old token {}, GitHub {}, old alive {}, rescued {}",
+            in_kv.as_deref() == Some(&t1),
+            in_gh.as_deref() == Some(&t1),
+            alive(&t1),
+            rescued.is_some()
+        )),
+    };
+    gh.take_errors();
+    let mut values = vec![t1.clone(), GH_TOKEN.to_owned()];
+    values.extend(issued);
+    let mut leaked = leaks(dir.path(), &stdout, &stderr, &values);
+    for (place, text) in [
+        ("stdout", stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n")),
+        ("stderr", stderr.clone()),
+    ] {
+        if !vault_token_like(&text).is_empty() {
+            leaked.push(format!("{place} holds something shaped like a Vault token"));
+        }
+    }
+    let creates = proxy.requests().iter().filter(|r| r["path"] == "/v1/auth/token/create/ci-rotate").count();
+    Outcome { exit, kept, leaked, token_requests: creates }
 }
 
 /// What one row found.
@@ -621,6 +815,7 @@ fn every_fault_at_every_stage_loses_nothing_and_leaks_nothing() {
                             let out = match row.provider {
                                 Provider::OAuth2 => run_oauth_row(&row, oauth),
                                 Provider::GitlabToken => run_gitlab_row(&row),
+                                Provider::VaultToken => run_vault_row(&row),
                             };
                             (row, out)
                         })

@@ -30,10 +30,11 @@ const NAME: Field = Field::plain(
 )
 .of(ROTATION);
 const PROVIDER: Field =
-    Field::plain("provider", "where the credential is rotated: oauth2 or gitlab-token").of(ROTATION);
+    Field::plain("provider", "where the credential is rotated: oauth2, gitlab-token, vault-token or vault-approle")
+        .of(ROTATION);
 const TARGET: Field = Field::plain(
     "target",
-    "where the new value is written: github or gitlab (default: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)",
+    "where the new value is written: github, gitlab or vault-kv (default: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)",
 )
 .input_only()
 .of(ROTATION);
@@ -598,6 +599,9 @@ mod tests {
         );
         let (_dir, opts) = config(&yaml.replace("value: token", "gitlab: { project: x, variable: B }"));
         let err = build(&inputs(&env), &env, &opts).err().unwrap();
-        assert_eq!(err.to_string(), "rotations[0].targets[0]: a target is one of `github:`, `gitlab:`, not several");
+        assert_eq!(
+            err.to_string(),
+            "rotations[0].targets[0]: a target is one of `github:`, `gitlab:`, `vault_kv:`, not several"
+        );
     }
 }

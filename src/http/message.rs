@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use url::Url;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::tls::UpstreamTls;
 use super::Method;
 use crate::secret::{redact, Secret};
 
@@ -35,6 +36,8 @@ pub struct Request {
     pub url: Url,
     pub(super) headers: Vec<(&'static str, HeaderText)>,
     pub(super) body: Option<Body>,
+    /// The upstream's own TLS settings (client certificate, CA), when it has any.
+    pub(super) tls: Option<Arc<UpstreamTls>>,
 }
 
 impl fmt::Debug for Request {
@@ -69,7 +72,7 @@ fn scrub_json(v: &mut serde_json::Value) {
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: Method, url: Url) -> Self {
-        Request { method, url, headers: Vec::new(), body: None }
+        Request { method, url, headers: Vec::new(), body: None, tls: None }
     }
 
     /// `GET url`.
@@ -125,6 +128,17 @@ impl Request {
         let bytes = Zeroizing::new(text.as_bytes().to_vec());
         self.body = Some(Body { content_type: "application/x-www-form-urlencoded", bytes: Arc::new(bytes) });
         self
+    }
+
+    /// Sends it with the upstream's own TLS settings (a client certificate, its CA), if any.
+    pub fn tls(mut self, tls: Option<&Arc<UpstreamTls>>) -> Self {
+        self.tls = tls.cloned();
+        self
+    }
+
+    /// The upstream TLS settings it is sent with.
+    pub fn upstream_tls(&self) -> Option<&UpstreamTls> {
+        self.tls.as_deref()
     }
 
     /// A header's value (a credential included: for transports and tests).

@@ -19,10 +19,12 @@ use crate::log;
 mod message;
 #[cfg(test)]
 pub mod testing;
+pub mod tls;
 mod transport;
 
 pub use message::{Request, Response};
 pub use reqwest::Method;
+pub use tls::{ClientIdentity, UpstreamTls};
 pub use transport::{Reqwest, Transport};
 
 /// Largest response body read; anything longer is an error (no API here returns more).
@@ -46,7 +48,10 @@ pub enum HttpError {
     #[error("could not connect: {0}")]
     NotSent(String),
     /// The server's certificate was refused: the request was never sent, and retrying will not help.
-    #[error("TLS: {0} (for a private CA, pass it with ca_file or SSL_CERT_FILE)")]
+    #[error(
+        "TLS: {0} (for a private CA, pass it with ca_file or SSL_CERT_FILE; for a server that asks for a client \
+         certificate, set client_cert and client_key)"
+    )]
     Tls(String),
     /// No complete response in time: the request may have been processed.
     #[error("timed out after {0:?}")]

@@ -2,6 +2,8 @@
 //! implementation over reqwest and rustls (timeouts, capped bodies, same-origin redirects,
 //! failures classified by type).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,17 +22,27 @@ pub trait Transport: Send + Sync {
     async fn send(&self, req: &Request) -> Result<Response, HttpError>;
 }
 
-/// The production transport: reqwest with rustls.
+/// The production transport: reqwest with rustls. Requests of an upstream with its own TLS
+/// settings (a client certificate, its own CA) go through a client built for them, once.
 #[derive(Debug)]
 pub struct Reqwest {
     client: reqwest::Client,
     timeout: Duration,
+    ca_pem: Option<Vec<u8>>,
+    per_upstream: Mutex<HashMap<u64, reqwest::Client>>,
 }
 
 impl Reqwest {
     /// Builds the client. `ca_pem` adds CA certificates to the system's (`SSL_CERT_FILE` is
     /// honoured by the platform verifier).
     pub fn new(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Reqwest, String> {
+        let client = Self::builder(timeout, ca_pem)?
+            .build()
+            .map_err(|e| format!("cannot set up HTTPS (is a CA bundle installed? set SSL_CERT_FILE): {e}"))?;
+        Ok(Reqwest { client, timeout, ca_pem: ca_pem.map(<[u8]>::to_vec), per_upstream: Mutex::default() })
+    }
+
+    fn builder(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::ClientBuilder, String> {
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt.previous().last().is_some_and(|prev| prev.origin() == attempt.url().origin());
             if attempt.previous().len() >= 5 || !same_origin {
@@ -50,10 +62,24 @@ impl Reqwest {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA file: {e}"))?;
             builder = builder.tls_certs_merge(certs);
         }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot set up HTTPS (is a CA bundle installed? set SSL_CERT_FILE): {e}"))?;
-        Ok(Reqwest { client, timeout })
+        Ok(builder)
+    }
+
+    /// The client for this request: the run's, or the one built for its upstream's TLS settings.
+    fn client(&self, req: &Request) -> Result<reqwest::Client, HttpError> {
+        let Some(tls) = &req.tls else { return Ok(self.client.clone()) };
+        let mut clients = self.per_upstream.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&tls.id()) {
+            return Ok(c.clone());
+        }
+        // An upstream with its own CA is verified against it alone (as the Vault CLI does).
+        let base = if tls.has_ca() { None } else { self.ca_pem.as_deref() };
+        let client = Self::builder(self.timeout, base)
+            .and_then(|b| tls.apply(b))
+            .and_then(|b| b.build().map_err(|e| error_chain(&e)))
+            .map_err(|e| HttpError::Tls(format!("cannot set up this upstream's TLS settings: {}", redact(&e))))?;
+        clients.insert(tls.id(), client.clone());
+        Ok(client)
     }
 
     fn build(&self, req: &Request) -> Result<reqwest::RequestBuilder, HttpError> {
@@ -68,7 +94,7 @@ impl Reqwest {
             v.set_sensitive(sensitive);
             headers.append(*name, v);
         }
-        let mut builder = self.client.request(req.method.clone(), req.url.clone());
+        let mut builder = self.client(req)?.request(req.method.clone(), req.url.clone());
         if let Some(body) = &req.body {
             headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static(body.content_type));
             builder = builder.body(body.bytes.to_vec());

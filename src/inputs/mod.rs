@@ -7,6 +7,7 @@ pub mod checks;
 pub mod env;
 pub mod fields;
 pub mod table;
+pub mod tls;
 
 pub use checks::{check_token_text, check_url, format_duration, is_loopback, parse_duration};
 pub use env::Env;

@@ -11,6 +11,8 @@ use crate::services::Services;
 
 pub mod gitlab_token;
 pub mod oauth2;
+pub mod vault_approle;
+pub mod vault_token;
 
 /// Validates a provider's settings into the provider.
 pub type ParseProvider = fn(&Fields, &Services) -> Result<Box<dyn Provider>, InputError>;
@@ -76,6 +78,24 @@ pub struct Checked {
     pub expires_at: Option<jiff::Timestamp>,
 }
 
+/// What was done to retire old credentials: what was revoked (by an identifier that is not a
+/// credential, such as a Vault accessor) and what could not be.
+#[derive(Debug, Default)]
+pub struct Retired {
+    /// Identifiers of the credentials revoked (never a value).
+    pub revoked: Vec<String>,
+    /// What could not be revoked, each with how to do it by hand.
+    pub failed: Vec<String>,
+}
+
+impl Retired {
+    /// Adds another's.
+    pub fn extend(&mut self, other: Retired) {
+        self.revoked.extend(other.revoked);
+        self.failed.extend(other.failed);
+    }
+}
+
 /// A place where a credential is rotated. The value is the validated settings.
 #[async_trait]
 pub trait Provider: Send + Sync + std::fmt::Debug {
@@ -98,5 +118,28 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Checks the new credential before it is written, where the upstream can.
     async fn verify(&self, _http: &Http, _rotated: &Rotated) -> Result<(), String> {
         Ok(())
+    }
+    /// True when the old credential stays valid until it is revoked (a Vault token or secret
+    /// ID). Then nothing is lost when a write fails for good: the targets already written get the
+    /// old value back and the new credential is revoked ([`Provider::discard`]); and a new
+    /// credential that fails verification is revoked before anything is written.
+    fn old_stays_valid(&self) -> bool {
+        false
+    }
+    /// Housekeeping of a run that changes things (never `check` or a dry run): retires earlier
+    /// credentials whose overlap (`grace`) has passed. Called once the preflight has passed, before
+    /// the rotate request, and when the rotation is skipped as fresh.
+    async fn retire_expired(&self, _http: &Http) -> Retired {
+        Retired::default()
+    }
+    /// Called once every target holds the new credential: retires the old one at once when there
+    /// is no overlap (else a later run's [`Provider::retire_expired`] does).
+    async fn finish(&self, _http: &Http, _rotated: &Rotated) -> Retired {
+        Retired::default()
+    }
+    /// Revokes the new credential (a rollback, or a failed verification), where the old one
+    /// stays valid. `Err` says what failed and how to revoke it by hand.
+    async fn discard(&self, _http: &Http, _rotated: &Rotated) -> Result<Retired, String> {
+        Err("this provider cannot revoke a new credential".to_owned())
     }
 }

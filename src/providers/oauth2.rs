@@ -3,6 +3,7 @@
 //! was never made, because a provider with reuse detection revokes the whole token family
 //! when a consumed refresh token is presented again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -12,7 +13,8 @@ use url::Url;
 
 use super::{Provider, ProviderError, ProviderKind, Rotated};
 use crate::error::InputError;
-use crate::http::{Http, HttpError, Request, Response};
+use crate::http::{Http, HttpError, Request, Response, UpstreamTls};
+use crate::inputs::tls::{given, TlsDefaults, TlsFields};
 use crate::inputs::{check_token_text, check_url, parse_duration, Field, Fields, Owner};
 use crate::log;
 use crate::secret::Secret;
@@ -25,9 +27,10 @@ const CLIENT_SECRET: Field =
     Field::secret("client_secret", "oauth2: the client secret (confidential clients)").of(OWNER);
 const CLIENT_AUTH: Field = Field::plain(
     "client_auth",
-    "oauth2: client authentication: basic, post or none (default: basic with a secret, else none)",
+    "oauth2: client authentication: basic, post, none or tls_client_auth (default: basic with a secret, else none)",
 )
 .of(OWNER);
+const TLS: TlsFields = TlsFields::of(OWNER);
 const SCOPE: Field = Field::plain("scope", "oauth2: the scope to request").of(OWNER);
 const REFRESH_TOKEN: Field = Field::secret("refresh_token", "oauth2: the current refresh token").of(OWNER);
 const REUSE_GRACE: Field = Field::plain(
@@ -43,7 +46,18 @@ const MAX_REUSE_GRACE: Duration = Duration::from_secs(3600);
 /// Provider `oauth2`.
 pub const KIND: ProviderKind = ProviderKind {
     name: "oauth2",
-    fields: &[TOKEN_URL, CLIENT_ID, CLIENT_SECRET, CLIENT_AUTH, SCOPE, REFRESH_TOKEN, REUSE_GRACE],
+    fields: &[
+        TOKEN_URL,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        CLIENT_AUTH,
+        SCOPE,
+        REFRESH_TOKEN,
+        REUSE_GRACE,
+        TLS.section,
+        TLS.client_cert,
+        TLS.client_key,
+    ],
     credential: "refresh_token",
     issues_access_token: true,
     knows_own_age: false,
@@ -59,6 +73,9 @@ pub enum ClientAuth {
     Post,
     /// Public client: `client_id` in the body, no secret.
     None,
+    /// RFC 8705 section 2: the client certificate authenticates the client (`client_id` in the
+    /// body, no secret).
+    TlsClientAuth,
 }
 
 /// The refresh-grant client, as validated.
@@ -72,6 +89,8 @@ pub struct OAuth2 {
     refresh_token: Secret,
     /// The provider's reuse interval: a lost response may be retried once within it.
     reuse_grace: Option<Duration>,
+    /// The token endpoint's TLS settings (a client certificate), if any.
+    tls: Option<Arc<UpstreamTls>>,
 }
 
 fn parse(f: &Fields, _services: &Services) -> Result<Box<dyn Provider>, InputError> {
@@ -90,8 +109,28 @@ fn parse(f: &Fields, _services: &Services) -> Result<Box<dyn Provider>, InputErr
         Some("basic") => ClientAuth::Basic,
         Some("post") => ClientAuth::Post,
         Some("none") => ClientAuth::None,
-        Some(other) => return Err(f.error(&CLIENT_AUTH, format!("`{other}` is not valid: use basic, post or none"))),
+        Some("tls_client_auth") => ClientAuth::TlsClientAuth,
+        Some(other) => {
+            return Err(
+                f.error(&CLIENT_AUTH, format!("`{other}` is not valid: use basic, post, none or tls_client_auth"))
+            )
+        }
     };
+    let tls = given(f, &TLS, None)?.resolve(TlsDefaults::default())?;
+    if client_auth == ClientAuth::TlsClientAuth {
+        if client_secret.is_some() {
+            return Err(f.error(
+                &CLIENT_AUTH,
+                "is tls_client_auth but a client_secret is given: the certificate authenticates the client; drop the \
+                 secret, or use basic or post",
+            ));
+        }
+        if !tls.as_ref().is_some_and(|t| t.has_identity()) {
+            return Err(
+                f.error(&CLIENT_AUTH, "is tls_client_auth: set client_cert and client_key (the client certificate)")
+            );
+        }
+    }
     match (client_auth, &client_secret) {
         (ClientAuth::Basic | ClientAuth::Post, None) => {
             return Err(f.error(
@@ -124,7 +163,7 @@ fn parse(f: &Fields, _services: &Services) -> Result<Box<dyn Provider>, InputErr
             Some(d)
         }
     };
-    Ok(Box::new(OAuth2 { token_url, client_id, client_secret, client_auth, scope, refresh_token, reuse_grace }))
+    Ok(Box::new(OAuth2 { token_url, client_id, client_secret, client_auth, scope, refresh_token, reuse_grace, tls }))
 }
 
 impl OAuth2 {
@@ -134,7 +173,7 @@ impl OAuth2 {
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
         }
-        let mut req = Request::post(self.token_url.clone()).header("accept", "application/json");
+        let mut req = Request::post(self.token_url.clone()).header("accept", "application/json").tls(self.tls.as_ref());
         match (self.client_auth, &self.client_secret) {
             (ClientAuth::Basic, Some(secret)) => {
                 req = req.secret_header("authorization", basic_auth(&self.client_id, secret));
@@ -351,7 +390,50 @@ mod tests {
             scope: scope.map(str::to_owned),
             refresh_token: Secret::new("r1-current-0123"),
             reuse_grace: None,
+            tls: None,
         }
+    }
+
+    #[tokio::test]
+    async fn tls_client_auth_sends_the_client_id_and_no_secret_over_the_client_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=ci-client", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl (scripts/test-deps.sh installs it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let pem = Secret::new(std::fs::read_to_string(&key).unwrap());
+        let id = crate::http::ClientIdentity::read("input client_cert", &cert, "input client_key", pem).unwrap();
+        let c = OAuth2 {
+            client_secret: None,
+            client_auth: ClientAuth::TlsClientAuth,
+            tls: UpstreamTls::new(None, Some(id)),
+            ..client(ClientAuth::None, None)
+        };
+        let fake = Fake::new();
+        fake.reply(200, r#"{"access_token":"a2-new-0123","refresh_token":"r2-new-0123"}"#);
+        c.rotate(&fake.http()).await.unwrap();
+        let sent = fake.requests();
+        assert_eq!(sent[0].header_value("authorization"), None);
+        let keys: Vec<String> = form_body(&sent[0]).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["grant_type", "refresh_token", "client_id"]);
+        assert!(sent[0].upstream_tls().is_some_and(|t| t.has_identity()), "sent over the client certificate");
+        // A key that is not the certificate's is refused before anything is sent.
+        let other = dir.path().join("other.pem");
+        let out = std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+            .arg(&other)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let wrong = Secret::new(std::fs::read_to_string(&other).unwrap());
+        let e = crate::http::ClientIdentity::read("input client_cert", &cert, "input client_key", wrong).unwrap_err();
+        assert_eq!(e.input, "input client_key", "{e}");
     }
 
     #[tokio::test]

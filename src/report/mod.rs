@@ -52,6 +52,14 @@ pub struct RotationReport {
     pub targets: Vec<TargetReport>,
     /// What went wrong.
     pub error: Option<String>,
+    /// Earlier (or discarded) credentials revoked in this run, by an identifier that is not a
+    /// credential (a Vault accessor). Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<String>,
+    /// Credentials that should have been revoked and could not be, with how to do it by hand.
+    /// Absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_revoked: Vec<String>,
 }
 
 /// One target of a rotation.

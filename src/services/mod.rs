@@ -15,6 +15,7 @@ use crate::error::InputError;
 use crate::inputs::{Env, Field, Fields, Inputs};
 
 pub mod gitlab;
+pub mod vault;
 
 /// A shared connection, built once per run from its section and the inputs.
 pub trait Service: Any + Send + Sync + Sized {

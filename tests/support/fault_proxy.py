@@ -496,6 +496,11 @@ class Handler(BaseHTTPRequestHandler):
                 for k in ("access_token", "refresh_token", "id_token"):
                     if isinstance(doc.get(k), str):
                         self.state.issued.append(doc[k])
+                # Vault: a token (`auth.client_token`) or an AppRole secret ID (`data.secret_id`).
+                for outer, k in (("auth", "client_token"), ("data", "secret_id")):
+                    inner = doc.get(outer)
+                    if isinstance(inner, dict) and isinstance(inner.get(k), str):
+                        self.state.issued.append(inner[k])
 
     def forward(self, method, split, body):
         """Sends the request upstream. Returns (status, reason, headers, body, HEAD's length) or
