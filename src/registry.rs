@@ -10,7 +10,8 @@ use crate::targets::{self, TargetKind};
 pub const PROVIDERS: &[&ProviderKind] = &[&providers::oauth2::KIND, &providers::gitlab_token::KIND];
 
 /// Every target.
-pub const TARGETS: &[&TargetKind] = &[&targets::github::KIND, &targets::gitlab::KIND];
+pub const TARGETS: &[&TargetKind] =
+    &[&targets::github::KIND, &targets::gitlab::KIND, &targets::aws_secrets_manager::KIND];
 
 /// Every service: its config section key and its settings.
 pub const SERVICES: &[(&str, &[Field])] = &[

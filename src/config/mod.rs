@@ -32,7 +32,7 @@ const PROVIDER: Field =
     Field::plain("provider", "where the credential is rotated: oauth2 or gitlab-token").of(ROTATION);
 const TARGET: Field = Field::plain(
     "target",
-    "where the new value is written: github or gitlab (default: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)",
+    "where the new value is written: github, gitlab or aws-secrets-manager (default: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)",
 )
 .input_only()
 .of(ROTATION);
@@ -502,6 +502,9 @@ mod tests {
         );
         let (_dir, opts) = config(&yaml.replace("value: token", "gitlab: { project: x, variable: B }"));
         let err = build(&inputs(&env), &env, &opts).err().unwrap();
-        assert_eq!(err.to_string(), "rotations[0].targets[0]: a target is one of `github:`, `gitlab:`, not several");
+        assert_eq!(
+            err.to_string(),
+            "rotations[0].targets[0]: a target is one of `github:`, `gitlab:`, `aws_secrets_manager:`, not several"
+        );
     }
 }

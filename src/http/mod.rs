@@ -162,12 +162,25 @@ impl Http {
     /// transport failures, 5xx, 429 and GitHub's rate-limit 403s with backoff and jitter,
     /// honouring `Retry-After` and `x-ratelimit-reset`. A termination signal stops the retries.
     pub async fn send_idempotent(&self, what: &str, req: &Request) -> Attempted {
+        self.send_retried(what, &|| req.clone(), |_| false).await
+    }
+
+    /// [`Http::send_idempotent`] for a request that is built anew for every attempt (`build`: a
+    /// signature that holds the time it was made), where `also_retry` names the answers of a
+    /// service that are worth retrying although their status says otherwise (a throttling
+    /// error sent as HTTP 400).
+    pub async fn send_retried(
+        &self,
+        what: &str,
+        build: &(dyn Fn() -> Request + Sync),
+        also_retry: fn(&Response) -> bool,
+    ) -> Attempted {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let result = self.send(req).await;
+            let result = self.send(&build()).await;
             let wait = match &result {
-                Ok(r) => retry_delay(r, attempts),
+                Ok(r) => retry_delay(r, attempts).or_else(|| also_retry(r).then(|| backoff(attempts))),
                 Err(HttpError::TooLarge | HttpError::Interrupted | HttpError::Tls(_)) => None,
                 Err(_) => Some(backoff(attempts)),
             };
