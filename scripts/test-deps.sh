@@ -40,6 +40,16 @@ if [ "$(cat "$deps/bao/.requirements" 2>/dev/null)" != "$bao_req" ] || [ ! -x "$
   echo "$bao_req" > "$deps/bao/.requirements"
 fi
 
+# Python: moto (AWS mocks) in a venv of its own, for the AWS Secrets Manager tests.
+moto_req="$root/tests/support/moto-requirements.txt"
+if ! cmp -s "$moto_req" "$deps/moto/.requirements" 2>/dev/null; then
+  echo "test-deps: moto venv"
+  rm -rf "$deps/moto"
+  python3 -m venv "$deps/moto"
+  "$deps/moto/bin/pip" install -q --disable-pip-version-check -r "$moto_req"
+  cp "$moto_req" "$deps/moto/.requirements"
+fi
+
 # Node: oidc-provider, the real OAuth2 server.
 pkg="$root/tests/support/package.json"
 if ! cmp -s "$pkg" "$deps/node/package.json" 2>/dev/null; then

@@ -15,7 +15,8 @@ pub const PROVIDERS: &[&ProviderKind] = &[
 ];
 
 /// Every target.
-pub const TARGETS: &[&TargetKind] = &[&targets::github::KIND, &targets::gitlab::KIND, &targets::vault_kv::KIND];
+pub const TARGETS: &[&TargetKind] =
+    &[&targets::github::KIND, &targets::gitlab::KIND, &targets::vault_kv::KIND, &targets::aws_secrets_manager::KIND];
 
 /// Every service: its config section key and its settings.
 pub const SERVICES: &[(&str, &[Field])] = &[

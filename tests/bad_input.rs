@@ -15,10 +15,21 @@ struct Case {
     names: &'static str,
     gitlab: bool,
     vault: bool,
+    aws: bool,
 }
 
 fn case(name: &'static str, names: &'static str) -> Case {
-    Case { name, args: vec!["rotate"], set: vec![], unset: vec![], config: None, names, gitlab: false, vault: false }
+    Case {
+        name,
+        args: vec!["rotate"],
+        set: vec![],
+        unset: vec![],
+        config: None,
+        names,
+        gitlab: false,
+        vault: false,
+        aws: false,
+    }
 }
 
 /// A case whose base inputs are a vault-token rotation into a Vault KV secret (the Vault address
@@ -36,6 +47,12 @@ fn approle_case(name: &'static str, names: &'static str) -> Case {
         .set("INPUT_ROLE_ID", "role-id-0123")
         .set("INPUT_SECRET_ID", "secret-id-valid-0123456789")
         .set("INPUT_VAULT_TOKEN", "s.writer-token-0123456789abcd")
+}
+
+/// A case whose base inputs are an oauth2 rotation into an AWS Secrets Manager secret, with AWS
+/// pointed at the stand-in (which must see no request).
+fn aws_case(name: &'static str, names: &'static str) -> Case {
+    Case { aws: true, ..case(name, names) }
 }
 
 /// A case whose base inputs are a gitlab-token rotation into a GitLab variable.
@@ -283,6 +300,35 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("config: a provider's vault_addr over plain http", "rotations[0].provider.vault_addr").config(
             "vault: { token: { env: RT } }\nrotations:\n- name: a\n  provider: { type: vault-token, token: { env: RT }, vault_addr: 'http://vault.example.com' }\n  targets:\n  - vault_kv: { path: ci/app }\n",
         ),
+        aws_case("no aws_secret_id", "input aws_secret_id").unset("INPUT_AWS_SECRET_ID"),
+        aws_case("aws_secret_id with a space", "input aws_secret_id").set("INPUT_AWS_SECRET_ID", "ci/my token"),
+        aws_case("aws_secret_id an ARN of another service", "input aws_secret_id").set("INPUT_AWS_SECRET_ID", "arn:aws:s3:::bucket/key"),
+        aws_case("aws_region not a region", "input aws_region").set("INPUT_AWS_REGION", "Europe"),
+        aws_case("no region anywhere", "input aws_region").unset("AWS_REGION"),
+        aws_case("aws_region and the ARN's region differ", "input aws_region")
+            .set("INPUT_AWS_SECRET_ID", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ci/spotify-AbCdEf")
+            .set("INPUT_AWS_REGION", "eu-west-1"),
+        aws_case("aws_secret_key with a control character", "input aws_secret_key").set("INPUT_AWS_SECRET_KEY", "refresh\ttoken"),
+        aws_case("AWS_ACCESS_KEY_ID not set", "AWS_ACCESS_KEY_ID").unset("AWS_ACCESS_KEY_ID"),
+        aws_case("AWS_ACCESS_KEY_ID quoted", "AWS_ACCESS_KEY_ID").set("AWS_ACCESS_KEY_ID", "\"AKIAIOSFODNN7EXAMPLE\""),
+        aws_case("AWS_SECRET_ACCESS_KEY not set", "AWS_SECRET_ACCESS_KEY").unset("AWS_SECRET_ACCESS_KEY"),
+        aws_case("AWS_SESSION_TOKEN with a space", "AWS_SESSION_TOKEN").set("AWS_SESSION_TOKEN", "FwoGZXIvYXdz EXAMPLE"),
+        aws_case("AWS_REGION not a region", "AWS_REGION").set("AWS_REGION", "eu-west"),
+        aws_case("AWS_ENDPOINT_URL over plain http", "AWS_ENDPOINT_URL").set("AWS_ENDPOINT_URL", "http://aws.example.com"),
+        aws_case("AWS_ENDPOINT_URL_SECRETS_MANAGER not a URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            .set("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secretsmanager.local"),
+        aws_case("refresh token over 64 KB for AWS", "input aws_secret_id").set("INPUT_REFRESH_TOKEN", "r".repeat(65537)),
+        aws_case("a github input with target aws-secrets-manager", "input secret_name").set("INPUT_SECRET_NAME", "X"),
+        case("an aws input with target github", "input aws_region").set("INPUT_AWS_REGION", "eu-west-1"),
+        case("aws target entry without secret_id", "rotations[0].targets[0].aws_secrets_manager.secret_id").config(
+            "rotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { aws_secrets_manager: { region: eu-west-1 } } ]\n",
+        ),
+        case("unknown key in an aws target entry", "rotations[0].targets[0].aws_secrets_manager.secret").config(
+            "rotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { aws_secrets_manager: { secret: ci/x, region: eu-west-1 } } ]\n",
+        ),
+        case("two keys of one AWS secret in one run", "rotations[0].targets").config(
+            "rotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets:\n      - aws_secrets_manager: { secret_id: ci/x, region: eu-west-1, key: refresh_token }\n      - aws_secrets_manager: { secret_id: ci/x, region: eu-west-1, key: access_token }\n        value: access_token\n",
+        ),
     ];
     assert!(cases.len() >= 20);
 
@@ -307,6 +353,10 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
                 ("INPUT_VAULT_KV_PATH", "ci/app".into()),
             ];
         }
+        if c.aws {
+            inputs.retain(|(k, _)| *k != "INPUT_SECRET_NAME");
+            inputs.extend(aws_inputs(&gh));
+        }
         if let Some(yaml) = c.config {
             let path = dir.join("rotations.yml");
             std::fs::write(&path, yaml).unwrap();
@@ -315,6 +365,7 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
             args.extend(["--config", p]);
             bin = Bin::actions(&args);
             bin = bin
+                .envs(aws_inputs(&gh).into_iter().filter(|(k, _)| k.starts_with("AWS_")))
                 .env("GH_SECRETS_TOKEN", GH_TOKEN)
                 .env("RT", "r1-valid-refresh-token")
                 .env("GITHUB_API_URL", &gh.url)
@@ -350,6 +401,19 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
     assert!(gh.requests().is_empty(), "bad input contacted a server: {:?}", gh.requests());
     assert!(gl.requests().is_empty(), "bad input contacted GitLab: {:?}", gl.requests());
     insta::assert_snapshot!(snapshot);
+}
+
+/// AWS target inputs and a valid AWS environment, its endpoint the stand-in (so any request to
+/// AWS would be seen there).
+fn aws_inputs(gh: &GitHub) -> Vec<(&'static str, String)> {
+    vec![
+        ("INPUT_TARGET", "aws-secrets-manager".into()),
+        ("INPUT_AWS_SECRET_ID", "ci/spotify".into()),
+        ("AWS_ACCESS_KEY_ID", AWS_KEY_ID.into()),
+        ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY.into()),
+        ("AWS_REGION", AWS_REGION.into()),
+        ("AWS_ENDPOINT_URL", gh.url.clone()),
+    ]
 }
 
 #[test]

@@ -247,3 +247,30 @@ fn the_sharded_example_makes_a_job_per_shard_each_in_its_own_environment() {
         assert!(job.contains(&format!("rotate/{shard}").as_str()), "its own environment: {list}");
     }
 }
+
+#[test]
+fn the_component_rotates_into_aws_secrets_manager() {
+    let oauth = OAuth::start();
+    let moto = Moto::start();
+    let r1 = oauth.mint(BASIC_ID);
+    moto.create_secret("ci/spotify", &r1);
+    let inputs = json!({
+        "provider": "oauth2", "token_url": oauth.token_url(), "client_id": BASIC_ID,
+        "client_secret_variable": "SPOTIFY_CLIENT_SECRET", "variable_name": "SPOTIFY_REFRESH_TOKEN",
+        "target": "aws-secrets-manager", "aws_secret_id": "ci/spotify", "aws_region": AWS_REGION,
+    });
+    assert_eq!(unknown_inputs(&inputs), Vec::<String>::new());
+    let c = consumer(&inputs);
+    let mut vars: Vec<(&str, String)> =
+        vec![("SPOTIFY_REFRESH_TOKEN", r1.clone()), ("SPOTIFY_CLIENT_SECRET", BASIC_SECRET.to_owned())];
+    vars.extend(moto.env());
+    let out = c.run(&vars, Some("rotate-credential"));
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    let r2 = moto.value("ci/spotify", "AWSCURRENT").unwrap();
+    assert!(oauth.active(&r2) && !oauth.active(&r1));
+    assert_eq!(moto.value("ci/spotify", "AWSPREVIOUS").as_deref(), Some(r1.as_str()));
+    for v in [r1.as_str(), r2.as_str(), BASIC_SECRET, AWS_SECRET_KEY] {
+        assert!(!log.contains(v), "the job log holds a secret value");
+    }
+}

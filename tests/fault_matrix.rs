@@ -13,7 +13,7 @@
 //! answer after the upstream has rotated; GitHub and GitLab rows against the strict stand-ins;
 //! Vault rows against a real OpenBao behind the proxy, where the old token stays valid until
 //! revoked: a lost answer leaves it untouched, a failed write is rolled back, and only a failed
-//! rollback is critical.
+//! rollback is critical; AWS Secrets Manager rows against moto behind a second fault proxy.
 //! The table of results is written to `target/fault-matrix.md`.
 
 mod common;
@@ -23,6 +23,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use secret_rotator::secret::Secret;
+use secret_rotator::targets::aws_secrets_manager::request_token;
 use serde_json::{json, Value};
 
 const SECRET: &str = "OAUTH_REFRESH_TOKEN";
@@ -39,6 +41,8 @@ enum Fault {
     Github(Value),
     /// A rule of the GitLab stand-in.
     Gitlab(Value),
+    /// A rule of the fault proxy in front of moto (AWS Secrets Manager).
+    Aws(Value),
 }
 
 /// What must hold the live credential afterwards.
@@ -59,6 +63,8 @@ enum Provider {
     OAuth2,
     GitlabToken,
     VaultToken,
+    /// oauth2 into an AWS Secrets Manager secret (moto behind a fault proxy).
+    OAuth2IntoAws,
 }
 
 /// A signal sent once a request matching `path` (and `method`) has reached the server.
@@ -414,6 +420,40 @@ fn rows() -> Vec<Row> {
         0,
         Stored,
     ));
+
+    // AWS Secrets Manager: requests are DescribeSecret, the preflight's PutSecretValue, then the
+    // write's PutSecretValue (all POST /, told apart by their order).
+    let aws = |name: &str, after: u32, count: u32, rule: Value, exit: i32, kept: Kept| Row {
+        provider: Provider::OAuth2IntoAws,
+        ..row(
+            name,
+            vec![Aws(merged(json!({ "method": "POST", "path": "^/$", "after": after, "count": count }), &rule))],
+            exit,
+            kept,
+        )
+    };
+    let denied = json!({ "status": 400, "body": { "__type": "AccessDeniedException", "message": "User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized to perform: secretsmanager:PutSecretValue" } });
+    let throttled = json!({ "status": 400, "body": { "__type": "ThrottlingException", "message": "Rate exceeded" } });
+    rows.push(aws("AWS DescribeSecret 500 for good", 0, 100, json!({ "status": 500 }), 1, Untouched));
+    rows.push(aws("AWS preflight PutSecretValue denied", 1, 100, denied.clone(), 1, Untouched));
+    rows.push(aws("AWS preflight PutSecretValue throttled once, then written", 1, 1, throttled.clone(), 0, Stored));
+    rows.push(aws("AWS write throttled twice, then written", 2, 2, throttled.clone(), 0, Stored));
+    rows.push(aws("AWS write 503 three times, then written", 2, 3, json!({ "status": 503 }), 0, Stored));
+    rows.push(aws(
+        "AWS write answer lost after AWS stored it, retried as a no-op",
+        2,
+        1,
+        json!({ "when": "after", "drop": true }),
+        0,
+        Stored,
+    ));
+    rows.push(aws("AWS write denied for good", 2, 100, denied, 3, Rescued));
+    rows.push(aws("AWS write throttled for good", 2, 100, throttled, 3, Rescued));
+    rows.push(aws("AWS write 500 for good", 2, 100, json!({ "status": 500 }), 3, Rescued));
+    rows.push(aws("AWS write connection dropped for good", 2, 100, json!({ "drop": true }), 3, Rescued));
+    let mut r = aws("AWS write timeout once, then written", 2, 1, json!({ "delay": 4 }), 0, Stored);
+    r.env.push(timeout());
+    rows.push(r);
     rows
 }
 
@@ -537,7 +577,7 @@ fn run_vault_row(row: &Row) -> Outcome {
             Fault::TokenBefore(rule) => proxy.fault(merged(json!({ "when": "before" }), rule)),
             Fault::TokenAfter(rule) => proxy.fault(merged(json!({ "when": "after" }), rule)),
             Fault::Github(rule) => gh.fault(rule.clone()),
-            Fault::Gitlab(_) => unreachable!(),
+            Fault::Gitlab(_) | Fault::Aws(_) => unreachable!(),
         }
     }
     let bin = Bin::actions(&["rotate", "--config", "c.yml"]);
@@ -677,7 +717,7 @@ fn run_oauth_row(row: &Row, oauth: &OAuth) -> Outcome {
             Fault::TokenBefore(rule) => proxy.fault(merged(json!({ "when": "before" }), rule)),
             Fault::TokenAfter(rule) => proxy.fault(merged(json!({ "when": "after" }), rule)),
             Fault::Github(rule) => gh.fault(rule.clone()),
-            Fault::Gitlab(_) => unreachable!(),
+            Fault::Gitlab(_) | Fault::Aws(_) => unreachable!(),
         }
     }
     let bin = Bin::actions(&["rotate"]);
@@ -797,6 +837,79 @@ fn run_gitlab_row(row: &Row) -> Outcome {
     Outcome { exit, kept, leaked: leaks(dir.path(), &stdout, &stderr, &values), token_requests: rotate_requests }
 }
 
+fn run_aws_row(row: &Row, oauth: &OAuth) -> Outcome {
+    const ID: &str = "ci/matrix";
+    let moto = Moto::start();
+    let aws_proxy = FaultProxy::start(&moto.url);
+    let token_proxy = FaultProxy::start(&oauth.url);
+    let r1 = oauth.mint(BASIC_ID);
+    moto.create_secret(ID, &r1);
+    for f in &row.faults {
+        match f {
+            Fault::Aws(rule) => aws_proxy.fault(rule.clone()),
+            _ => unreachable!(),
+        }
+    }
+    let bin = Bin::actions(&["rotate"]);
+    let (age_id, recipient) = age_key(bin.dir());
+    let bin = bin
+        .env("INPUT_PROVIDER", "oauth2")
+        .env("INPUT_TOKEN_URL", token_proxy.token_url())
+        .env("INPUT_CLIENT_ID", BASIC_ID)
+        .env("INPUT_CLIENT_SECRET", BASIC_SECRET)
+        .env("INPUT_REFRESH_TOKEN", &r1)
+        .envs(moto.env())
+        .env("AWS_ENDPOINT_URL", &aws_proxy.url)
+        .env("INPUT_TARGET", "aws-secrets-manager")
+        .env("INPUT_AWS_SECRET_ID", ID)
+        .env("INPUT_RESCUE_RECIPIENT", &recipient)
+        .env("INPUT_LOG_LEVEL", "debug")
+        .env("RUNNER_DEBUG", "1")
+        .envs(row.env.clone());
+    let (exit, stdout, stderr, dir) = run_bin(bin, None, &|_| false);
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("secret-rotator-report.json")).unwrap_or_default(),
+    )
+    .unwrap_or(Value::Null);
+    let rotation = &report["rotations"][0];
+    let stored = moto.value(ID, "AWSCURRENT");
+    let rescued = rotation["rescue_file"]
+        .as_str()
+        .map(|f| age_decrypt(&age_id, &dir.path().join(Path::new(f).file_name().unwrap())));
+    let alive = |t: &str| oauth.active(t);
+    let kept = match row.kept {
+        Kept::Untouched if stored.as_deref() == Some(r1.as_str()) && alive(&r1) => Ok(()),
+        Kept::Stored if stored.as_deref().is_some_and(|s| s != r1 && alive(s)) => Ok(()),
+        Kept::Rescued if rescued.as_deref().is_some_and(alive) && rotation["status"] == "critical" => Ok(()),
+        other => Err(format!(
+            "expected {other:?}: stored is the old one {:?}, rescued {}, status {}",
+            stored.as_deref().map(|s| s == r1),
+            rescued.is_some(),
+            rotation["status"]
+        )),
+    };
+    // One version per value written (created, the preflight's, the write's): a retried write
+    // adds none, and the current version is the one the new value's token names.
+    let versions = moto.versions(ID);
+    let current_id = versions
+        .iter()
+        .find(|v| v["VersionStages"].as_array().is_some_and(|s| s.iter().any(|x| x == "AWSCURRENT")))
+        .and_then(|v| v["VersionId"].as_str().map(str::to_owned));
+    let kept = kept.and_then(|()| match (&stored, row.kept) {
+        _ if versions.len() > 3 => Err(format!("{} versions: a retry made a second one", versions.len())),
+        (Some(s), Kept::Stored) if current_id.as_deref() != Some(request_token(&Secret::new(s.as_str())).as_str()) => {
+            Err("the current version is not the new value's token".to_owned())
+        }
+        _ => Ok(()),
+    });
+    let mut values: Vec<String> = vec![r1.clone(), BASIC_SECRET.to_owned(), AWS_SECRET_KEY.to_owned()];
+    values.extend(token_proxy.issued());
+    values.extend(stored);
+    values.extend(rescued);
+    let token_requests = token_proxy.requests().iter().filter(|r| r["path"] == "/token").count();
+    Outcome { exit, kept, leaked: leaks(dir.path(), &stdout, &stderr, &values), token_requests }
+}
+
 #[test]
 fn every_fault_at_every_stage_loses_nothing_and_leaks_nothing() {
     let rows = rows();
@@ -816,6 +929,7 @@ fn every_fault_at_every_stage_loses_nothing_and_leaks_nothing() {
                                 Provider::OAuth2 => run_oauth_row(&row, oauth),
                                 Provider::GitlabToken => run_gitlab_row(&row),
                                 Provider::VaultToken => run_vault_row(&row),
+                                Provider::OAuth2IntoAws => run_aws_row(&row, oauth),
                             };
                             (row, out)
                         })

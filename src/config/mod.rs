@@ -34,7 +34,7 @@ const PROVIDER: Field =
         .of(ROTATION);
 const TARGET: Field = Field::plain(
     "target",
-    "where the new value is written: github, gitlab or vault-kv (default: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)",
+    "where the new value is written: github, gitlab, vault-kv or aws-secrets-manager (default: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)",
 )
 .input_only()
 .of(ROTATION);
@@ -601,7 +601,7 @@ mod tests {
         let err = build(&inputs(&env), &env, &opts).err().unwrap();
         assert_eq!(
             err.to_string(),
-            "rotations[0].targets[0]: a target is one of `github:`, `gitlab:`, `vault_kv:`, not several"
+            "rotations[0].targets[0]: a target is one of `github:`, `gitlab:`, `vault_kv:`, `aws_secrets_manager:`, not several"
         );
     }
 }

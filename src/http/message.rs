@@ -141,6 +141,13 @@ impl Request {
         self.tls.as_deref()
     }
 
+    /// A body of bytes already serialized (a signed request signs these exact bytes), sent with
+    /// `content_type`.
+    pub fn body_bytes(mut self, content_type: &'static str, bytes: Arc<Zeroizing<Vec<u8>>>) -> Self {
+        self.body = Some(Body { content_type, bytes });
+        self
+    }
+
     /// A header's value (a credential included: for transports and tests).
     pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| match v {

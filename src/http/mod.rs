@@ -169,38 +169,63 @@ impl Http {
     /// transport failures, 5xx, 429 and GitHub's rate-limit 403s with backoff and jitter,
     /// honouring `Retry-After` and `x-ratelimit-reset`. A termination signal stops the retries.
     pub async fn send_idempotent(&self, what: &str, req: &Request) -> Attempted {
-        self.send_paced(what, req, &Unpaced).await
+        self.send_retried(what, &|| req.clone(), |_| false).await
+    }
+
+    /// [`Http::send_idempotent`] for a request that is built anew for every attempt (`build`: a
+    /// signature that holds the time it was made), where `also_retry` names the answers of a
+    /// service that are worth retrying although their status says otherwise (a throttling
+    /// error sent as HTTP 400).
+    pub async fn send_retried(
+        &self,
+        what: &str,
+        build: &(dyn Fn() -> Request + Sync),
+        also_retry: fn(&Response) -> bool,
+    ) -> Attempted {
+        self.retry(what, build, also_retry, &Unpaced).await
     }
 
     /// [`Http::send_idempotent`], with every attempt admitted by `pace` first (a service's
     /// own limits) and its answer shown to it.
-    /// A rate-limit answer that the pacer holds every request for is retried without counting
-    /// against [`MAX_ATTEMPTS`], up to [`MAX_LIMITED`] times.
     pub async fn send_paced<P: Pace>(&self, what: &str, req: &Request, pace: &P) -> Attempted {
+        self.retry(what, &|| req.clone(), |_| false, pace).await
+    }
+
+    /// The retry loop. A rate-limit answer that the pacer holds every request for is retried
+    /// without counting against [`MAX_ATTEMPTS`], up to [`MAX_LIMITED`] times.
+    async fn retry<P: Pace>(
+        &self,
+        what: &str,
+        build: &(dyn Fn() -> Request + Sync),
+        also_retry: fn(&Response) -> bool,
+        pace: &P,
+    ) -> Attempted {
         let (mut attempts, mut tries, mut limited) = (0, 0, 0);
         loop {
             attempts += 1;
             tries += 1;
-            let (result, held) = match pace.admit(req, &self.shutdown).await {
+            let req = build();
+            let (result, held) = match pace.admit(&req, &self.shutdown).await {
                 Ok(slot) => {
-                    let result = self.send(req).await;
+                    let result = self.send(&req).await;
                     drop(slot);
                     let held = pace.observe(&result, tries);
                     (result, held)
                 }
                 Err(e) => return Attempted { result: Err(e), attempts },
             };
+            drop(req);
             if held && limited < MAX_LIMITED {
                 // The pacer waits for the limit's end before admitting anything again.
                 limited += 1;
                 tries -= 1;
-                log::debug(&format!("{what}: GitHub's rate limit refused it; it goes again when the limit allows"));
+                log::debug(&format!("{what}: a rate limit refused it; it goes again when the limit allows"));
                 continue;
             }
             let wait = match &result {
-                Ok(r) => retry_delay(r, tries),
+                Ok(r) => retry_delay(r, tries).or_else(|| also_retry(r).then(|| backoff(tries))),
                 Err(HttpError::TooLarge | HttpError::Interrupted | HttpError::Tls(_)) => None,
-                Err(_) => Some(backoff(attempts)),
+                Err(_) => Some(backoff(tries)),
             };
             let Some(wait) = wait else {
                 return Attempted { result, attempts };

@@ -14,6 +14,7 @@ use serde_norway::{Mapping, Value};
 use crate::error::InputError;
 use crate::inputs::{Env, Field, Fields, Inputs};
 
+pub mod aws;
 pub mod gitlab;
 pub mod vault;
 

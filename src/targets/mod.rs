@@ -12,6 +12,7 @@ use crate::providers::Provider;
 use crate::secret::Secret;
 use crate::services::Services;
 
+pub mod aws_secrets_manager;
 pub mod github;
 pub mod gitlab;
 pub mod vault_kv;

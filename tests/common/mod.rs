@@ -1109,14 +1109,162 @@ pub fn vault_token_like(text: &str) -> Vec<String> {
     found
 }
 
+/// The region the AWS tests use.
+pub const AWS_REGION: &str = "eu-west-1";
+/// Credentials any request carries while moto's IAM auth is off (moto then checks nothing).
+pub const AWS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const AWS_SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// moto (`tests/support/moto_server.py`): AWS Secrets Manager (version stages enforced), IAM and
+/// STS on loopback. Set up and read back through boto3, the reference AWS client
+/// (`tests/support/aws_ctl.py`). IAM auth is off until [`Moto::auth_on`]; from then on moto
+/// verifies every request's SigV4 signature (botocore's verifier) and its IAM policies.
+pub struct Moto {
+    _proc: Proc,
+    pub url: String,
+    /// The credentials the harness itself uses (an admin user's once auth is on).
+    admin: std::sync::Mutex<(String, String, Option<String>)>,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let python = root().join(".test-deps/moto/bin/python");
+        assert!(python.exists(), "moto is missing: run scripts/test-deps.sh (or scripts/test.sh)");
+        let mut cmd = Command::new(python);
+        cmd.arg(root().join("tests/support/moto_server.py"));
+        let (proc_, port) = spawn(cmd);
+        let admin = (AWS_KEY_ID.to_owned(), AWS_SECRET_KEY.to_owned(), None);
+        Moto { _proc: proc_, url: format!("http://127.0.0.1:{port}"), admin: std::sync::Mutex::new(admin) }
+    }
+
+    /// `boto3.client(service).operation(**args)` as the harness: Ok(response) or Err(error).
+    pub fn call(&self, service: &str, operation: &str, args: Value) -> Result<Value, Value> {
+        let (id, secret, token) = self.admin.lock().unwrap().clone();
+        let mut cmd = Command::new(root().join(".test-deps/moto/bin/python"));
+        cmd.arg(root().join("tests/support/aws_ctl.py"))
+            .args([service, operation, &args.to_string()])
+            .env_clear()
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env("AWS_DEFAULT_REGION", AWS_REGION)
+            .env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+        if let Some(t) = token {
+            cmd.env("AWS_SESSION_TOKEN", t);
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| {
+            panic!("aws_ctl {service} {operation}: {text} {}", String::from_utf8_lossy(&out.stderr))
+        });
+        if out.status.success() {
+            Ok(v)
+        } else {
+            Err(v)
+        }
+    }
+
+    /// The same, panicking on an AWS error.
+    pub fn aws(&self, service: &str, operation: &str, args: Value) -> Value {
+        self.call(service, operation, args.clone()).unwrap_or_else(|e| panic!("{service} {operation} {args}: {e}"))
+    }
+
+    pub fn create_secret(&self, name: &str, value: &str) -> Value {
+        self.aws("secretsmanager", "create_secret", json!({ "Name": name, "SecretString": value }))
+    }
+
+    /// The value at a stage (`AWSCURRENT`, `AWSPREVIOUS`), None when no version has it.
+    pub fn value(&self, id: &str, stage: &str) -> Option<String> {
+        match self.call("secretsmanager", "get_secret_value", json!({ "SecretId": id, "VersionStage": stage })) {
+            Ok(v) => v["SecretString"].as_str().map(str::to_owned),
+            Err(e) if e["Error"]["Code"] == "ResourceNotFoundException" => None,
+            Err(e) => panic!("get_secret_value {id} {stage}: {e}"),
+        }
+    }
+
+    /// Every version of a secret: [{VersionId, VersionStages, ...}].
+    pub fn versions(&self, id: &str) -> Vec<Value> {
+        let v =
+            self.aws("secretsmanager", "list_secret_version_ids", json!({ "SecretId": id, "IncludeDeprecated": true }));
+        v["Versions"].as_array().unwrap().clone()
+    }
+
+    /// An IAM user allowed exactly `actions` on every resource: its (access key id, secret key).
+    pub fn user(&self, name: &str, actions: &[&str]) -> (String, String) {
+        self.aws("iam", "create_user", json!({ "UserName": name }));
+        let policy = json!({ "Version": "2012-10-17", "Statement": [ { "Effect": "Allow", "Action": actions, "Resource": "*" } ] });
+        self.aws(
+            "iam",
+            "put_user_policy",
+            json!({ "UserName": name, "PolicyName": "p", "PolicyDocument": policy.to_string() }),
+        );
+        let k = self.aws("iam", "create_access_key", json!({ "UserName": name }));
+        (
+            k["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+            k["AccessKey"]["SecretAccessKey"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Temporary credentials (access key id, secret key, session token) of a role allowed
+    /// `actions`, assumed by a user of its own through STS.
+    pub fn role_session(&self, name: &str, actions: &[&str]) -> (String, String, String) {
+        let assumer = self.user(&format!("{name}-assumer"), &["sts:AssumeRole"]);
+        let trust = json!({ "Version": "2012-10-17", "Statement": [ { "Effect": "Allow", "Principal": { "AWS": "arn:aws:iam::123456789012:root" }, "Action": "sts:AssumeRole" } ] });
+        let role =
+            self.aws("iam", "create_role", json!({ "RoleName": name, "AssumeRolePolicyDocument": trust.to_string() }));
+        let policy = json!({ "Version": "2012-10-17", "Statement": [ { "Effect": "Allow", "Action": actions, "Resource": "*" } ] });
+        self.aws(
+            "iam",
+            "put_role_policy",
+            json!({ "RoleName": name, "PolicyName": "p", "PolicyDocument": policy.to_string() }),
+        );
+        let saved = std::mem::replace(&mut *self.admin.lock().unwrap(), (assumer.0, assumer.1, None));
+        let r = self.call(
+            "sts",
+            "assume_role",
+            json!({ "RoleArn": role["Role"]["Arn"], "RoleSessionName": "ci", "DurationSeconds": 900 }),
+        );
+        *self.admin.lock().unwrap() = saved;
+        let c = r.unwrap_or_else(|e| panic!("assume_role: {e}"))["Credentials"].clone();
+        let s = |k: &str| c[k].as_str().unwrap().to_owned();
+        (s("AccessKeyId"), s("SecretAccessKey"), s("SessionToken"))
+    }
+
+    /// Turns moto's IAM auth on: from now on every request's signature and policies are checked.
+    /// The harness keeps working as an admin user made first.
+    pub fn auth_on(&self) {
+        let admin = self.user("harness-admin", &["*"]);
+        let r = http()
+            .post(format!("{}/moto-api/reset-auth", self.url))
+            .header("content-type", "text/plain")
+            .body("0")
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "reset-auth: {}", r.status());
+        *self.admin.lock().unwrap() = (admin.0, admin.1, None);
+    }
+
+    /// What the binary needs to reach this moto: the endpoint override, the region, and (while
+    /// auth is off) credentials that moto does not check.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+            ("AWS_REGION", AWS_REGION.to_owned()),
+            ("AWS_ACCESS_KEY_ID", AWS_KEY_ID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY.to_owned()),
+        ]
+    }
+}
+
 /// Fails when any of `values`, or anything shaped like a Vault token, is in what a run printed or
-/// wrote (stdout but `::add-mask::` lines, stderr, the report, the step summary, the outputs).
+/// wrote: stdout but `::add-mask::` lines, stderr, the report, the step summary and the outputs
+/// but `access_token=` (the output that holds the new access token on purpose).
 pub fn assert_no_leak(run: &Run, values: &[&str]) {
     let stdout: String = run.stdout.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
     let mut places = vec![("stdout", stdout), ("stderr", run.stderr.clone())];
-    for f in ["secret-rotator-report.json", "summary.md", "output"] {
-        if let Some(t) = run.file_if_exists(f) {
-            places.push((f, t));
+    for file in ["secret-rotator-report.json", "summary.md", "output"] {
+        if let Some(text) = run.file_if_exists(file) {
+            let text = text.lines().filter(|l| !l.starts_with("access_token=")).collect::<Vec<_>>().join("\n");
+            places.push((file, text));
         }
     }
     for (place, text) in &places {
