@@ -18,6 +18,19 @@ if [ ${#apt_need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_need[@]}" >/dev/null
 fi
 
+# The image test (scripts/image-test.sh): podman on runc (crun fails here), debootstrap (with
+# Debian's keyring) and a static busybox for the base-image stand-ins.
+image_need=()
+for c in podman runc debootstrap; do command -v "$c" >/dev/null 2>&1 || image_need+=("$c"); done
+[ -x /bin/busybox ] || image_need+=(busybox-static)
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || image_need+=(debian-archive-keyring)
+if [ ${#image_need[@]} -gt 0 ]; then
+  echo "test-deps: apt-get install ${image_need[*]} (the image test)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${image_need[@]}" >/dev/null
+fi
+
 # Python: a venv with PyNaCl (libsodium) and PyJWT, for the GitHub stand-in.
 req="$root/tests/support/requirements.txt"
 if ! cmp -s "$req" "$deps/venv/.requirements" 2>/dev/null; then

@@ -40,7 +40,8 @@ impl PublicKey {
 }
 
 /// Encrypts `value` to `recipient` and writes it to `secret-rotator-rescue-<name>.age` in
-/// `dir` (mode 0600), never overwriting an earlier rescue file. Returns the path.
+/// `dir` (mode 0600, owned by the directory's owner: see [`crate::files`]), never overwriting an
+/// earlier rescue file. Returns the path.
 pub fn rescue(dir: &Path, name: &str, recipient: &age::x25519::Recipient, value: &Secret) -> Result<PathBuf, String> {
     let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
         .map_err(|e| format!("age: {e}"))?;
@@ -56,14 +57,7 @@ pub fn rescue(dir: &Path, name: &str, recipient: &age::x25519::Recipient, value:
             0 => dir.join(format!("secret-rotator-rescue-{name}.age")),
             _ => dir.join(format!("secret-rotator-rescue-{name}-{stamp}-{n}.age")),
         };
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(&path) {
+        match crate::files::create_private(&path, crate::files::Create::New) {
             Ok(f) => break (path, f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
             Err(e) => return Err(format!("cannot create {}: {e}", path.display())),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod inputs;
 pub mod log;

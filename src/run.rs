@@ -1,7 +1,7 @@
 //! The top level: inputs -> plan -> engine -> outputs -> exit code.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{self, Mode};
 use crate::config::{self, RunOptions};
@@ -69,10 +69,11 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
     // `RUNNER_TEMP` is not used: older runners pass its host path into the container unmounted.
     let in_actions = env.is_true("GITHUB_ACTIONS");
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let workspace = env.get("GITHUB_WORKSPACE").filter(|_| in_actions).map(PathBuf::from).unwrap_or(cwd);
+    let workspace =
+        env.get("GITHUB_WORKSPACE").filter(|_| in_actions).map(PathBuf::from).unwrap_or_else(|| cwd.clone());
     // (where the report is written, how the `report` output names it)
     let report = match inputs.get("report") {
-        Some(p) => Some((PathBuf::from(p), p.to_owned())),
+        Some(p) => Some((PathBuf::from(p), output_path(Path::new(p), &cwd, &workspace))),
         None if in_actions => Some((workspace.join(REPORT_FILE), REPORT_FILE.to_owned())),
         None => None,
     };
@@ -105,13 +106,16 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
     // Files are written once the runtime is done: nothing blocks it, and the new values are
     // still held (and so redacted) until the outputs are written.
     let exit = outcome.report.exit();
-    if let Some((path, _)) = &report {
-        if let Err(e) = report::write_json(path, &outcome.report) {
+    // The `report` output names only a report that was written.
+    let written = report.as_ref().and_then(|(path, named)| match report::write_json(path, &outcome.report) {
+        Ok(()) => Some(named.as_str()),
+        Err(e) => {
             log::error(&format!("cannot write the report to {}: {e}", path.display()));
+            None
         }
-    }
+    });
     if in_actions {
-        write_actions_outputs(&env, &outcome, report.as_ref().map(|(_, named)| named.as_str()));
+        write_actions_outputs(&env, &outcome, written);
     }
     // Last, and never changing the exit code: the new values are still held (and so redacted).
     if let Some(a) = &plan.alert {
@@ -125,6 +129,17 @@ pub fn main(args: Vec<OsString>, env: Env) -> Exit {
 
 /// The JSON report's name in the workspace (GitHub Actions).
 const REPORT_FILE: &str = "secret-rotator-report.json";
+
+/// How an output names a file the run wrote at `path`: relative to the workspace when it is in
+/// the workspace (the next step runs on the host, where the container's `/github/workspace` is
+/// another path), else as given.
+fn output_path(path: &Path, cwd: &Path, workspace: &Path) -> String {
+    let absolute = cwd.join(path);
+    match absolute.strip_prefix(workspace) {
+        Ok(inside) if !inside.as_os_str().is_empty() => inside.display().to_string(),
+        _ => path.display().to_string(),
+    }
+}
 
 fn write_actions_outputs(env: &Env, outcome: &engine::Outcome, report: Option<&str>) {
     let rotated = outcome.report.rotations.iter().any(|r| r.status == report::RotationStatus::Rotated);
@@ -186,4 +201,23 @@ fn spawn_signal_listener(trigger: tokio::sync::watch::Sender<bool>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_name_a_file_in_the_workspace_relative_to_it() {
+        let (ws, cwd) = (Path::new("/github/workspace"), Path::new("/github/workspace"));
+        let named = |p: &str| output_path(Path::new(p), cwd, ws);
+        assert_eq!(named("/github/workspace/out/report.json"), "out/report.json");
+        assert_eq!(named("out/report.json"), "out/report.json");
+        assert_eq!(named("report.json"), "report.json");
+        // Outside the workspace no relative name means the same file on the host: as given.
+        assert_eq!(named("/tmp/report.json"), "/tmp/report.json");
+        assert_eq!(named("/github/workspace-2/r.json"), "/github/workspace-2/r.json");
+        // A working directory below the workspace (a binary started in a subfolder).
+        assert_eq!(output_path(Path::new("r.json"), Path::new("/ws/sub"), Path::new("/ws")), "sub/r.json");
+    }
 }

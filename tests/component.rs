@@ -202,6 +202,42 @@ fn a_status_job_through_the_component_reads_only_fails_on_an_expiring_token_and_
 }
 
 #[test]
+fn the_component_rotates_an_oauth2_refresh_token_through_a_real_include() {
+    // The gitlab-token inputs with defaults (token_kind, expires_in) must not reach an oauth2
+    // rotation: the binary refuses inputs that do not apply to its provider.
+    let oauth = OAuth::start();
+    let gl = GitLab::start();
+    let writer = "glpat-component-writer-0000001";
+    gl.token(writer, "personal", None, &["api"]);
+    let r1 = oauth.mint(BASIC_ID);
+    let c = consumer(&json!({
+        "provider": "oauth2",
+        "token_url": oauth.token_url(),
+        "client_id": BASIC_ID,
+        "client_secret_variable": "OAUTH_CLIENT_SECRET",
+        "gitlab_token_variable": "VARIABLE_WRITER",
+        "variable_name": "OAUTH_REFRESH_TOKEN",
+    }));
+    let out = c.run(
+        &[
+            ("CI_API_V4_URL", gl.api()),
+            ("CI_PROJECT_ID", GL_PROJECT_ID.to_string()),
+            ("OAUTH_REFRESH_TOKEN", r1.clone()),
+            ("OAUTH_CLIENT_SECRET", BASIC_SECRET.to_owned()),
+            ("VARIABLE_WRITER", writer.to_owned()),
+        ],
+        Some("rotate-credential"),
+    );
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{log}");
+    let var =
+        gl.variable(json!(["project", GL_PROJECT]), "OAUTH_REFRESH_TOKEN", "*").expect("the variable was written");
+    let r2 = var["value"].as_str().unwrap();
+    assert!(oauth.active(r2) && !oauth.active(&r1), "the variable holds the live, rotated refresh token");
+    assert!(!log.contains(&r1) && !log.contains(r2) && !log.contains(BASIC_SECRET), "the job log holds no secret");
+}
+
+#[test]
 fn a_missing_input_fails_and_an_unknown_one_is_caught() {
     // Missing: variable_name has no default, so GitLab (and gitlab-ci-local) refuse the include.
     let c = consumer(&json!({ "token_kind": "project", "token_owner": GL_PROJECT }));

@@ -376,3 +376,104 @@ fn check_creates_no_missing_hidden_gitlab_variable_and_reports_would_create() {
     assert_eq!(t["status"], "planned", "{t}");
     assert_eq!(t["note"], "would create", "the report says the missing variable would be created: {t}");
 }
+
+// --- files a container action leaves for the next step, which runs on the host -------------
+
+/// A container action runs as root in a workspace that belongs to the runner's user, and the
+/// next step (`actions/upload-artifact`, a `run:` script) runs on the host as that user: the
+/// report and a rescue file, both mode 0600, must be readable by it.
+#[test]
+fn the_report_and_a_rescue_file_written_as_root_are_readable_by_the_workspace_owner() {
+    let oauth = OAuth::start();
+    let gh = GitHub::start();
+    let r1 = oauth.mint(BASIC_ID);
+    // After the preflight every write of the refresh token fails, for good: the new one is rescued.
+    gh.fault(json!({ "method": "PUT", "path": "/secrets/OAUTH_REFRESH_TOKEN$", "after": 1, "count": 100, "status": 422,
+        "body": { "message": "Validation Failed", "documentation_url": "https://docs.github.com/rest", "status": "422" } }));
+    let job = tempfile::tempdir().unwrap();
+    let ws = job.path().join("workspace");
+    std::fs::create_dir(&ws).unwrap();
+    let output = job.path().join("set_output");
+    std::fs::write(&output, "").unwrap();
+    let (key, recipient) = age_key(job.path());
+    chown_to_runner(job.path());
+
+    let mut cmd = as_root("env");
+    cmd.arg("-i").current_dir(&ws);
+    let env = [
+        ("GITHUB_ACTIONS", "true".to_owned()),
+        ("GITHUB_REPOSITORY", REPO.to_owned()),
+        ("GITHUB_WORKSPACE", ws.display().to_string()),
+        ("GITHUB_OUTPUT", output.display().to_string()),
+        ("INPUT_RESCUE_RECIPIENT", recipient),
+    ];
+    for (k, v) in oauth_inputs(&oauth.url, &gh, &r1).into_iter().chain(env) {
+        cmd.arg(format!("{k}={v}"));
+    }
+    let out = cmd.arg(env!("CARGO_BIN_EXE_secret-rotator")).arg("rotate").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stored nowhere, rescued: {stderr}");
+
+    let report = ws.join("secret-rotator-report.json");
+    let text = read_as_runner(&report).unwrap_or_else(|e| panic!("the next step cannot read the report: {e}"));
+    let report_json: Value = serde_json::from_str(&text).unwrap();
+    let rescue = report_json["rotations"][0]["rescue_file"].as_str().expect("a rescue file in the report").to_owned();
+    assert_eq!(rescue, "secret-rotator-rescue-oauth-refresh-token.age", "named relative to the workspace");
+    let dec = as_runner("age").arg("-d").arg("-i").arg(&key).arg(ws.join(&rescue)).output().unwrap();
+    assert!(
+        dec.status.success(),
+        "the next step cannot decrypt the rescue file: {}",
+        String::from_utf8_lossy(&dec.stderr)
+    );
+    let rescued = String::from_utf8(dec.stdout).unwrap();
+    assert!(oauth.active(&rescued) && !oauth.active(&r1), "the rescued value is the live refresh token");
+
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for file in [report, ws.join(&rescue)] {
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{} stays private", file.display());
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (RUNNER_UID, RUNNER_UID),
+            "{} belongs to the workspace's owner",
+            file.display()
+        );
+    }
+}
+
+/// An explicit `report` path inside the workspace is named relative to it in the `report`
+/// output: the container's `/github/workspace` is another path on the host.
+#[test]
+fn an_explicit_report_path_in_the_workspace_is_named_relative_to_it() {
+    let oauth = OAuth::start();
+    let gh = GitHub::start();
+    let r1 = oauth.mint(BASIC_ID);
+    let bin = Bin::actions(&["check"]);
+    let ws = bin.dir().to_owned();
+    std::fs::create_dir(ws.join("out")).unwrap();
+    let run = bin
+        .envs(oauth_inputs(&oauth.url, &gh, &r1))
+        .env("GITHUB_WORKSPACE", &ws)
+        .env("INPUT_REPORT", ws.join("out/report.json"))
+        .run();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let outputs = run.file("output");
+    assert!(outputs.contains("report=out/report.json\n"), "{outputs}");
+    assert_eq!(run.report_at(ws.join("out/report.json"))["rotations"][0]["name"], "oauth-refresh-token");
+}
+
+/// A report that cannot be written (its folder does not exist in the container: a host path) is
+/// named by no output: the `report` output is empty rather than a path to nothing.
+#[test]
+fn a_report_that_cannot_be_written_is_not_named_in_the_outputs() {
+    let oauth = OAuth::start();
+    let gh = GitHub::start();
+    let r1 = oauth.mint(BASIC_ID);
+    let bin = Bin::actions(&["check"]);
+    let missing = bin.dir().join("home/runner/work/_temp/report.json");
+    let run = bin.envs(oauth_inputs(&oauth.url, &gh, &r1)).env("INPUT_REPORT", &missing).run();
+    assert_eq!(run.code, 0, "the run itself succeeded: {}", run.stderr);
+    assert!(run.stderr.contains(&format!("cannot write the report to {}", missing.display())), "{}", run.stderr);
+    let outputs = run.file("output");
+    assert!(outputs.contains("\nreport=\n"), "{outputs}");
+}

@@ -149,19 +149,13 @@ impl TargetStatus {
     }
 }
 
-/// Writes a report (a run's, or the `status` inventory) as pretty JSON, mode 0600.
+/// Writes a report (a run's, or the `status` inventory) as pretty JSON, mode 0600, owned by its
+/// directory's owner (see [`crate::files`]).
 pub fn write_json(path: &std::path::Path, report: &impl Serialize) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     let text = crate::secret::redact(&text);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
     use std::io::Write;
-    let mut f = opts.open(path)?;
+    let mut f = crate::files::create_private(path, crate::files::Create::Replace)?;
     f.write_all(text.as_bytes())?;
     f.write_all(b"\n")
 }

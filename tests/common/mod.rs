@@ -1275,3 +1275,47 @@ pub fn assert_no_leak(run: &Run, values: &[&str]) {
         assert!(like.is_empty(), "something shaped like a Vault token leaked into {place}: {like:?}");
     }
 }
+
+/// The user that owns the workspace and runs every `run:` step on GitHub's hosted runners.
+pub const RUNNER_UID: u32 = 1001;
+
+/// A command run as root: directly when the tests are root, else through passwordless sudo (as on
+/// GitHub's runners).
+pub fn as_root(program: &str) -> Command {
+    if running_as_root() {
+        Command::new(program)
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", program]);
+        c
+    }
+}
+
+fn running_as_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("id -u");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+/// A command run as the runner's user ([`RUNNER_UID`]), as a later step of the job runs on the host.
+pub fn as_runner(program: &str) -> Command {
+    let mut c = as_root("setpriv");
+    c.args([&format!("--reuid={RUNNER_UID}"), &format!("--regid={RUNNER_UID}"), "--clear-groups", program]);
+    c
+}
+
+/// Reads a file as the runner's user: what a later step (`actions/upload-artifact`, a `run:`
+/// script) gets. Err with the reason when that user cannot read it.
+pub fn read_as_runner(path: &Path) -> Result<String, String> {
+    let out = as_runner("cat").arg(path).output().expect("setpriv cat");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// Gives a directory tree to the runner's user, as the runner's own folders are.
+pub fn chown_to_runner(path: &Path) {
+    let status = as_root("chown").arg("-R").arg(format!("{RUNNER_UID}:{RUNNER_UID}")).arg(path).status().unwrap();
+    assert!(status.success(), "chown -R {}", path.display());
+}
