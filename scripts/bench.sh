@@ -2,7 +2,8 @@
 # Benchmarks (not tests): binary size, start-up, one rotation on loopback; (a) 50 GitHub targets
 # at 50 ms added latency next to a loop of 50 `gh secret set` against the same stand-in; (b) 500
 # targets against a stand-in that enforces GitHub's secondary limits (900 points a minute, 100
-# concurrent requests; 403 + retry-after beyond them): wall time against the budget's floor.
+# concurrent requests; 403 + retry-after beyond them): wall time against the budget's floor; (c) 30
+# rotations of 2 targets each, parallel_rotations 8 against 1; (d) peak RSS of (a) and (b).
 # Prints a Markdown table. Needs what scripts/test-deps.sh installs. SKIP_LARGE=1 leaves out (b),
 # which takes about six minutes by design (it is paced by a one-minute budget).
 set -euo pipefail
@@ -96,6 +97,33 @@ end=$(date +%s.%N)
 gh_wall=$(py "print(f'{$end-$start:.2f}')")
 ratio=$(py "print(f'{($end-$start)*1000/$fifty_ms:.1f}')")
 
+# (c) 30 rotations × 2 targets at 50 ms latency: parallel_rotations 8 against 1.
+parallel_run() {
+  {
+    echo "github: { token: { env: GH_TOKEN }, api_url: $slow }"
+    echo "parallel_rotations: $1"
+    echo "rotations:"
+    for i in $(seq -w 1 30); do
+      echo "  - name: p$i"
+      echo "    provider: { type: oauth2, token_url: $oauth/token, client_id: ci-basic, client_secret: { env: CS }, refresh_token: { env: RT$i } }"
+      echo "    targets:"
+      echo "      - github: { repository: acme/r$i, secret: PAR_A }"
+      echo "      - github: { repository: acme/r$i, secret: PAR_B }"
+    done
+  } > "$work/parallel.yml"
+  local envs=()
+  for i in $(seq -w 1 30); do
+    envs+=("RT$i=$(curl -fsS -XPOST "$oauth/_test/mint?client_id=ci-basic" | py 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')")
+  done
+  local s0; s0=$(date +%s%N)
+  env -i PATH="$PATH" GH_TOKEN=ghp_bench CS=basic-client-secret-0123456789 "${envs[@]}" INPUT_LOG_LEVEL=error \
+    "$bin" rotate --config "$work/parallel.yml" --ca-file "$d/ca.pem"
+  echo $(( ($(date +%s%N) - s0) / 1000000 ))
+}
+par1_ms=$(parallel_run 1)
+par8_ms=$(parallel_run 8)
+par_ratio=$(py "print(f'{$par1_ms/$par8_ms:.1f}')")
+
 # (b) 500 targets (10 secrets in each of 50 repositories) against GitHub's limits.
 if [ -z "${SKIP_LARGE:-}" ]; then
   "$deps/venv/bin/python" tests/support/github_standin.py "$work/limited.port" --tls "$d/cert.pem" "$d/key.pem" --latency-ms 50 & pids+=($!)
@@ -138,6 +166,7 @@ echo "| one rotation on loopback (median of 5): wall time | ${one_wall} ms |"
 echo "| one rotation on loopback (median of 5): peak RSS | ${one_rss} KiB |"
 echo "| (a) 50 targets in 50 repositories, 50 ms latency, default pacing ($fifty_requests GitHub requests: 50 secret GETs, 50 key GETs, 50 preflight PUTs, 50 writes), median of 5: wall, peak RSS | ${fifty_ms} ms, ${fifty_rss} KiB |"
 echo "| (a) 50 × \`gh secret set\` against the same stand-in (100 requests, serial) | ${gh_wall} s: secret-rotator is **${ratio}×** faster |"
+echo "| (c) 30 rotations × 2 targets, 50 ms latency: parallel_rotations 1, then 8 | ${par1_ms} ms, ${par8_ms} ms: **${par_ratio}×** |"
 if [ -z "${SKIP_LARGE:-}" ]; then
   echo "| (b) 500 targets (50 repositories × 10), GitHub's limits enforced (900 points/min, 100 concurrent): wall, the budget's floor for its $large_points points, 403s served, failed targets, peak RSS | ${large_s} s, floor ${large_floor} s ($(py "print(f'{$large_s/max($large_floor,1):.2f}')")×), $large_limited, $large_failed, ${large_rss} KiB |"
 fi

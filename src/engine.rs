@@ -8,7 +8,9 @@
 //!    upstream is touched; any failure stops here with the credential untouched. A dry run
 //!    stops here too, having created nothing;
 //!    Then, in a run that changes things, **retire**: the provider revokes earlier credentials
-//!    whose overlap (`grace`) has passed (also when the rotation is skipped as fresh);
+//!    whose overlap (`grace`) has passed (also when the rotation is skipped as fresh); and
+//!    **reserve**: each target sets aside what its write needs of a shared rate budget, waiting
+//!    for it now rather than after the credential is spent;
 //! 4. **rotate** — send the rotate request once; mask the new values at once;
 //! 5. **verify** — check the new credential (provider) and access token (`verify_url`). Where
 //!    the old credential stays valid until revoked (Vault), a new one that fails is revoked and
@@ -61,20 +63,31 @@ pub struct Outcome {
     pub issued: Vec<Secret>,
 }
 
-/// Runs every rotation of the plan, one after another.
+/// Runs every rotation of the plan: up to `plan.parallel` at once (they share the HTTP client and
+/// each service's limits), the report in the plan's order. A failed rotation does not stop the
+/// others.
 pub async fn run(plan: &Plan, ctx: &Context<'_>) -> Outcome {
+    use futures_util::stream::{self, StreamExt};
+
     let started_at = now();
+    let finished: Vec<_> = stream::iter(&plan.rotations)
+        .map(|r| async move {
+            let (report, rotated) = rotate_one(r, plan.dry_run, ctx).await;
+            let level = if report.status.exit().code() == 0 { Level::Info } else { Level::Error };
+            let mut line = report.status.as_str().to_owned();
+            if let Some(e) = &report.error {
+                line.push_str(&format!(": {e}"));
+            }
+            log::log(level, Some(&r.name), &line);
+            (report, rotated)
+        })
+        .buffered(plan.parallel.max(1))
+        .collect()
+        .await;
     let mut rotations = Vec::new();
     let mut access_tokens = Vec::new();
     let mut issued = Vec::new();
-    for r in &plan.rotations {
-        let (report, rotated) = rotate_one(r, plan.dry_run, ctx).await;
-        let level = if report.status.exit().code() == 0 { Level::Info } else { Level::Error };
-        let mut line = report.status.as_str().to_owned();
-        if let Some(e) = &report.error {
-            line.push_str(&format!(": {e}"));
-        }
-        log::log(level, Some(&r.name), &line);
+    for (report, rotated) in finished {
         rotations.push(report);
         access_tokens.push(rotated.as_ref().and_then(|r| r.access_token.clone()));
         issued.extend(rotated.into_iter().flat_map(|r| [Some(r.credential), r.access_token]).flatten());
@@ -118,6 +131,7 @@ pub async fn rotate_one(r: &Rotation, dry_run: bool, ctx: &Context<'_>) -> (Rota
         }
         preflight(r, dry_run, ctx, &mut rep).await?;
         retire(r, ctx, &mut rep).await;
+        reserve(r, ctx).await?;
         let rotated = rotate(r, ctx, &mut rep).await?;
         let verify_error = verify(r, &rotated, ctx, &mut rep).await?;
         let failures = write(r, &rotated, ctx, &mut rep).await;
@@ -131,6 +145,9 @@ pub async fn rotate_one(r: &Rotation, dry_run: bool, ctx: &Context<'_>) -> (Rota
         Ok::<_, Stop>(rotated)
     }
     .await;
+    for p in &r.targets {
+        p.target.release();
+    }
     match outcome {
         Ok(rotated) => (rep, Some(rotated)),
         Err(stop) => {
@@ -261,6 +278,17 @@ async fn preflight(r: &Rotation, dry_run: bool, ctx: &Context<'_>, rep: &mut Rot
     }
     if ctx.http.shutdown().requested() {
         return Err(Stop::failed("interrupted before the upstream was contacted; nothing was rotated"));
+    }
+    Ok(())
+}
+
+/// Stage 3b: each target sets aside what its write will need of a budget it shares (GitHub's
+/// rate limits), waiting for it here, before the upstream is asked: waiting costs nothing yet.
+async fn reserve(r: &Rotation, ctx: &Context<'_>) -> Result<(), Stop> {
+    for p in &r.targets {
+        if let Err(e) = p.target.reserve(ctx.http, &r.name).await {
+            return Err(Stop::failed(format!("{e}; nothing was rotated")));
+        }
     }
     Ok(())
 }

@@ -12,8 +12,10 @@ use crate::targets::Planned;
 pub struct Plan {
     /// Plan and preflight only: nothing is rotated, created or changed.
     pub dry_run: bool,
-    /// The rotations to run, in order.
+    /// The rotations to run, in order (the report keeps it).
     pub rotations: Vec<Rotation>,
+    /// How many rotations run at once (`parallel_rotations`).
+    pub parallel: usize,
     /// What `status` judges each rotation by: one per rotation, in the same order.
     pub freshness: Vec<Freshness>,
     /// Total time allowed for one HTTP request.

@@ -122,6 +122,15 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("selected repositories without a visibility", "input selected_repositories")
             .set("INPUT_ORG", "acme")
             .set("INPUT_SELECTED_REPOSITORIES", "app"),
+        case("parallel_rotations zero", "parallel_rotations").config("parallel_rotations: 0\nrotations: []\n"),
+        case("parallel_rotations beyond 16", "parallel_rotations").config("parallel_rotations: 17\nrotations: []\n"),
+        case("parallel_rotations not a number", "parallel_rotations").config("parallel_rotations: many\nrotations: []\n"),
+        case("github.max_concurrency beyond 32", "github.max_concurrency").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\n  max_concurrency: 33\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
+        ),
+        case("github.points_per_minute below two writes", "github.points_per_minute").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\n  points_per_minute: 5\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } } ]\n",
+        ),
         case("unknown store in config", "rotations[0].targets[0].github.store").config(
             "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, store: Dependabot, secret: X } } ]\n",
         ),

@@ -71,10 +71,17 @@ const REPORT: Field = Field::plain(
 );
 const CA_FILE: Field = Field::plain("ca_file", "PEM file with extra CA certificates (also SSL_CERT_FILE)");
 const ROTATIONS: Field = Field::plain("rotations", "the rotations").config_only();
+const PARALLEL_ROTATIONS: Field =
+    Field::plain("parallel_rotations", "how many rotations run at once (1-16, default 4)").config_only();
 const HTTP: Field = Field::plain("http", "HTTP settings").config_only();
 
 const ROTATION_KEYS: &[Field] = &[NAME, MIN_AGE, MAX_AGE, WARN_BEFORE, PROVIDER, VERIFY, RESCUE_RECIPIENT, TARGETS];
-const TOP_KEYS: &[Field] = &[ROTATIONS, RESCUE_RECIPIENT, HTTP, crate::alert::SECTION];
+const TOP_KEYS: &[Field] = &[ROTATIONS, PARALLEL_ROTATIONS, RESCUE_RECIPIENT, HTTP, crate::alert::SECTION];
+
+/// Rotations of a config that run at once unless `parallel_rotations` says otherwise.
+pub const DEFAULT_PARALLEL_ROTATIONS: usize = 4;
+/// Most rotations that may run at once.
+pub const MAX_PARALLEL_ROTATIONS: usize = 16;
 
 /// `warn_before` when it is not given.
 pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(7 * 86_400);
@@ -177,6 +184,17 @@ fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_
     top.finish(TOP_KEYS, &service_keys)?;
     let settings = run_settings(inputs, Some(&top))?;
     let alert = crate::alert::parse(&Fields::inputs(inputs, env), Some(&top))?;
+    let parallel = match top.str(&PARALLEL_ROTATIONS)? {
+        None => DEFAULT_PARALLEL_ROTATIONS,
+        Some(n) => {
+            n.trim().parse::<usize>().ok().filter(|n| (1..=MAX_PARALLEL_ROTATIONS).contains(n)).ok_or_else(|| {
+                top.error(
+                    &PARALLEL_ROTATIONS,
+                    format!("`{n}` is not valid: use a whole number from 1 to {MAX_PARALLEL_ROTATIONS}"),
+                )
+            })?
+        }
+    };
     let items = top.items(&ROTATIONS)?;
     if items.is_empty() {
         return Err(InputError::new("rotations", "the config file has no rotations: add at least one"));
@@ -223,7 +241,7 @@ fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_
         rotations.push(rotation);
         freshness.push(fresh);
     }
-    Ok(Plan { dry_run, rotations, freshness, timeout: settings.timeout, ca_pem: settings.ca_pem, alert })
+    Ok(Plan { dry_run, rotations, parallel, freshness, timeout: settings.timeout, ca_pem: settings.ca_pem, alert })
 }
 
 fn config_provider(item: &Fields, services: &Services) -> Result<Box<dyn Provider>, InputError> {
@@ -340,6 +358,7 @@ fn from_inputs(inputs: &Inputs, env: &Env, dry_run: bool) -> Result<Plan, InputE
     Ok(Plan {
         dry_run,
         rotations: vec![rotation],
+        parallel: 1,
         freshness: vec![fresh],
         timeout: settings.timeout,
         ca_pem: settings.ca_pem,

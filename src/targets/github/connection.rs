@@ -383,10 +383,11 @@ impl Github {
         http.send_paced(what, req, &paced).await
     }
 
-    /// Reserves the points of one coming write, before the rotation (see `pacing.rs`).
-    pub async fn reserve_write(&self, http: &Http) -> Result<Reservation, TargetError> {
+    /// Reserves the points of one coming write of `rotation`, before its rotate request (see
+    /// `pacing.rs`).
+    pub async fn reserve_write(&self, http: &Http, rotation: &str) -> Result<Reservation, TargetError> {
         self.pacer
-            .reserve(pacing::cost(&Request::new(Method::PUT, self.api_url.clone())), http.shutdown())
+            .reserve(rotation, pacing::cost(&Request::new(Method::PUT, self.api_url.clone())), http.shutdown())
             .await
             .map_err(|e| TargetError(format!("GitHub: {e}")))
     }

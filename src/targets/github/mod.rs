@@ -103,7 +103,7 @@ pub struct GithubSecret {
     /// When the secret was last updated, as read once this run (`min_age` and the preflight
     /// both ask; `None` inside: it does not exist).
     seen: tokio::sync::OnceCell<Option<jiff::Timestamp>>,
-    /// The points of the write after the rotation, reserved by the preflight.
+    /// The points of the write after the rotation, reserved just before the rotate request.
     reservation: Mutex<Option<Reservation>>,
 }
 
@@ -436,15 +436,8 @@ impl GithubSecret {
         Ok(body)
     }
 
-    /// Reserves the points of the write after the rotation (before anything is rotated).
-    async fn reserve(&self, http: &Http) -> Result<(), TargetError> {
-        let r = self.github.reserve_write(http).await?;
-        *self.reservation.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        Ok(())
-    }
-
     /// Writes `value`: in the preflight (`after_rotation` false) as any request, after the
-    /// rotation ahead of other requests and on the points the preflight reserved.
+    /// rotation ahead of other requests and on the points reserved for it.
     async fn put(&self, http: &Http, value: &Secret, after_rotation: bool) -> Written {
         let token = match self.github.token(http, &self.scope).await {
             Ok(t) => t,
@@ -509,11 +502,17 @@ impl Target for GithubSecret {
     }
 
     async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError> {
-        let prepared = self.prove(http, proof).await?;
-        if !proof.dry_run {
-            self.reserve(http).await?;
-        }
-        Ok(prepared)
+        self.prove(http, proof).await
+    }
+
+    async fn reserve(&self, http: &Http, rotation: &str) -> Result<(), TargetError> {
+        let r = self.github.reserve_write(http, rotation).await?;
+        *self.reservation.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        Ok(())
+    }
+
+    fn release(&self) {
+        self.reservation.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     async fn write(&self, http: &Http, value: &Secret, _live: &Secret) -> Written {

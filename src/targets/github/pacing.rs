@@ -9,10 +9,11 @@
 //! - **points**: a sliding window of the last minute's points, never over the budget;
 //! - **a gate**: a limit answer (or a primary limit at 0) holds every request until the time
 //!   GitHub named, not just the one that was refused;
-//! - **reservations**: a target's preflight reserves the points of its later write before the
-//!   upstream is asked for anything, so the writes after a rotation do not wait for a budget that
-//!   other requests spent meanwhile, and a rotation whose writes do not fit waits *before* its
-//!   token request, where waiting costs nothing. Writes also go ahead of every other request.
+//! - **reservations**: just before a rotation's token request, each of its GitHub targets
+//!   reserves the points of its write, so the writes after the rotation do not wait for a budget
+//!   that other requests (other rotations') spent meanwhile, and a rotation whose writes do not fit
+//!   waits *before* its token request, where waiting costs nothing. Writes also go ahead of every
+//!   other request.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,8 +60,8 @@ struct State {
     /// Points spent in the window: (when, points).
     spent: VecDeque<(Instant, u32)>,
     spent_sum: u32,
-    /// Points promised to writes not sent yet: (id, since, points).
-    reserved: Vec<(u64, Instant, u32)>,
+    /// Points promised to writes not sent yet: (id, rotation, since, points).
+    reserved: Vec<(u64, String, Instant, u32)>,
     next_id: u64,
     in_flight: usize,
     /// The concurrency allowed now (halved after a limit answer).
@@ -83,14 +84,18 @@ impl State {
             self.spent.pop_front();
             self.spent_sum -= points;
         }
-        self.reserved.retain(|&(_, since, _)| now.duration_since(since) < RESERVATION_LAPSES);
+        self.reserved.retain(|(_, _, since, _)| now.duration_since(*since) < RESERVATION_LAPSES);
         if self.gate.is_some_and(|g| g <= now) {
             self.gate = None;
         }
     }
 
     fn reserved_sum(&self) -> u32 {
-        self.reserved.iter().map(|&(_, _, p)| p).sum()
+        self.reserved.iter().map(|(_, _, _, p)| p).sum()
+    }
+
+    fn reserved_by(&self, rotation: &str) -> u32 {
+        self.reserved.iter().filter(|(_, r, _, _)| r == rotation).map(|(_, _, _, p)| p).sum()
     }
 
     /// When enough of the window's points expire for `points` more (with what is reserved).
@@ -121,7 +126,7 @@ pub struct Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            self.pacer.lock().reserved.retain(|&(i, _, _)| i != id);
+            self.pacer.lock().reserved.retain(|(i, _, _, _)| *i != id);
             self.pacer.changed.notify_waiters();
         }
     }
@@ -202,14 +207,21 @@ impl Pacer {
         }
     }
 
-    /// Reserves a write's points before the rotation, waiting while the window has no room for
-    /// them. Once the whole budget is promised, later reservations are unbacked (those writes are
-    /// paced when they come) instead of waiting for writes that cannot start before the rotation.
-    pub async fn reserve(self: &Arc<Self>, points: u32, shutdown: &Shutdown) -> Result<Reservation, HttpError> {
+    /// Reserves a write's points for `rotation` before its token request, waiting while the
+    /// window has no room for them (other rotations' reservations are used by their writes soon).
+    /// Once the rotation's own reservations fill the whole budget, its further ones are unbacked
+    /// (those writes are paced when they come) instead of waiting for writes that cannot start
+    /// before this rotation does.
+    pub async fn reserve(
+        self: &Arc<Self>,
+        rotation: &str,
+        points: u32,
+        shutdown: &Shutdown,
+    ) -> Result<Reservation, HttpError> {
         let budget = self.budget;
         let id = self
             .wait(shutdown, |s, now| {
-                if s.reserved_sum() + points > budget {
+                if s.reserved_by(rotation) + points > budget {
                     return Ok(None);
                 }
                 match s.room_at(points, budget) {
@@ -217,7 +229,7 @@ impl Pacer {
                     None => {
                         let id = s.next_id;
                         s.next_id += 1;
-                        s.reserved.push((id, now, points));
+                        s.reserved.push((id, rotation.to_owned(), now, points));
                         Ok(Some(id))
                     }
                 }
@@ -252,9 +264,9 @@ impl Pacer {
                     return Err(None);
                 }
                 // A reservation still held is spent as it is; a lapsed one no longer counts.
-                let backed = reserved_id.is_some_and(|id| s.reserved.iter().any(|&(i, _, _)| i == id));
+                let backed = reserved_id.is_some_and(|id| s.reserved.iter().any(|(i, _, _, _)| *i == id));
                 if let Some(id) = reserved_id.take() {
-                    s.reserved.retain(|&(i, _, _)| i != id);
+                    s.reserved.retain(|(i, _, _, _)| *i != id);
                 }
                 if !backed {
                     if let Some(at) = s.room_at(points, budget) {
@@ -364,7 +376,7 @@ mod tests {
     async fn a_reservation_keeps_a_writes_points_from_other_requests() {
         let pacer = Pacer::new(8, 10);
         let s = shutdown();
-        let reservation = pacer.reserve(5, &s).await.unwrap();
+        let reservation = pacer.reserve("a", 5, &s).await.unwrap();
         // 5 points are free: one more write fits, the next waits a window.
         drop(pacer.admit(5, &mut Class::Normal, &s).await.unwrap());
         let start = Instant::now();
@@ -379,11 +391,19 @@ mod tests {
     async fn reservations_beyond_the_budget_do_not_wait_for_writes_that_come_later() {
         let pacer = Pacer::new(8, 10);
         let s = shutdown();
-        let a = pacer.reserve(5, &s).await.unwrap();
-        let b = pacer.reserve(5, &s).await.unwrap();
-        let c = pacer.reserve(5, &s).await.unwrap();
+        let a = pacer.reserve("r1", 5, &s).await.unwrap();
+        let b = pacer.reserve("r1", 5, &s).await.unwrap();
+        let c = pacer.reserve("r1", 5, &s).await.unwrap();
         assert!(a.id.is_some() && b.id.is_some());
         assert!(c.id.is_none(), "the third is unbacked instead of waiting forever");
+        // Another rotation's reservation waits for r1's writes to use theirs (or give them back).
+        let start = Instant::now();
+        let p = pacer.clone();
+        let other = tokio::spawn(async move { p.reserve("r2", 5, &shutdown()).await.unwrap().id.is_some() });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(a);
+        assert!(other.await.unwrap(), "backed once r1 gave one back");
+        assert!(start.elapsed() >= Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]
