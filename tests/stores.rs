@@ -146,3 +146,48 @@ fn a_token_that_may_not_write_dependabot_secrets_fails_the_preflight_with_its_pe
     assert!(run.stderr.contains("Dependabot secrets: read and write"), "{}", run.stderr);
     assert!(oauth.active(&r1), "the refresh token was not spent");
 }
+
+/// `examples/configs/every-store.yml`, its URLs pointed at the servers here: one rotation writes
+/// the same refresh token to GitHub's three stores, a GitLab variable and one key of an AWS
+/// Secrets Manager secret, in one run.
+#[test]
+fn the_every_store_example_writes_one_credential_to_all_five_kinds_of_place() {
+    let oauth = OAuth::start();
+    let gh = GitHub::start();
+    let gl = GitLab::start();
+    let moto = Moto::start();
+    gl.token(WRITER, "project", Some(GL_PROJECT), &["api"]);
+    moto.create_secret("ci/spotify", r#"{"refresh_token":"old-value-0000","client_id":"kept"}"#);
+    let text = std::fs::read_to_string(root().join("examples/configs/every-store.yml")).unwrap();
+    let mut doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    doc["github"]["api_url"] = gh.url.clone().into();
+    doc["gitlab"]["url"] = gl.url.clone().into();
+    let rotation = &mut doc["rotations"][0];
+    rotation["provider"]["token_url"] = oauth.token_url().into();
+    rotation["provider"]["client_id"] = BASIC_ID.into();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &serde_norway::to_string(&doc).unwrap());
+    let r1 = oauth.mint(BASIC_ID);
+    let run = Bin::actions(&["rotate", "--config", &config])
+        .env("SECRETS_WRITER_TOKEN", GH_TOKEN)
+        .env("VARIABLES_WRITER_TOKEN", WRITER)
+        .env("SPOTIFY_CLIENT_SECRET", BASIC_SECRET)
+        .env("SPOTIFY_REFRESH_TOKEN", &r1)
+        .envs(moto.env())
+        .run();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let r2 = gh.repo_secret(REPO, "SPOTIFY_REFRESH_TOKEN").expect("Actions secret");
+    assert!(oauth.active(&r2) && !oauth.active(&r1));
+    for scope in
+        [json!(["repo", REPO, "dependabot"]), json!(["repo", REPO, "codespaces"]), json!(["org", "acme", "dependabot"])]
+    {
+        assert_eq!(gh.secret(&scope, "SPOTIFY_REFRESH_TOKEN").as_deref(), Some(r2.as_str()), "{scope}");
+    }
+    let v = gl.variable(json!(["project", GL_PROJECT]), "SPOTIFY_REFRESH_TOKEN", "*").expect("GitLab variable");
+    assert_eq!(v["value"], r2.as_str());
+    let aws: serde_json::Value = serde_json::from_str(&moto.value("ci/spotify", "AWSCURRENT").unwrap()).unwrap();
+    assert_eq!(aws, json!({ "refresh_token": r2, "client_id": "kept" }));
+    let targets = run.report()["rotations"][0]["targets"].as_array().unwrap().len();
+    assert_eq!(targets, 6);
+    assert_no_leak(&run, &[&r1, &r2, BASIC_SECRET, GH_TOKEN, WRITER, AWS_SECRET_KEY]);
+}
