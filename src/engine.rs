@@ -8,9 +8,10 @@
 //!    upstream is touched; any failure stops here with the credential untouched. A dry run
 //!    stops here too, having created nothing;
 //!    Then, in a run that changes things, **retire**: the provider revokes earlier credentials
-//!    whose overlap (`grace`) has passed (also when the rotation is skipped as fresh); and
-//!    **reserve**: each target sets aside what its write needs of a shared rate budget, waiting
-//!    for it now rather than after the credential is spent;
+//!    whose overlap (`grace`) has passed (only after a preflight: it proved every target holds
+//!    the current one); and
+//!    **reserve**: the targets wait until a shared rate budget has room for the rotation's
+//!    writes, now rather than after the credential is spent;
 //! 4. **rotate** — send the rotate request once; mask the new values at once;
 //! 5. **verify** — check the new credential (provider) and access token (`verify_url`). Where
 //!    the old credential stays valid until revoked (Vault), a new one that fails is revoked and
@@ -123,12 +124,9 @@ pub async fn rotate_one(r: &Rotation, dry_run: bool, ctx: &Context<'_>) -> (Rota
     let mut rep = report_for(r);
     let outcome = async {
         let checked = check(r, ctx).await?;
-        if let Err(stop) = fresh(r, &checked, ctx).await {
-            if stop.status == RotationStatus::Skipped && !dry_run {
-                retire(r, ctx, &mut rep).await;
-            }
-            return Err(stop);
-        }
+        // A rotation skipped as fresh retires nothing: only a preflight proves that every target
+        // holds the current credential, so that an older one may be revoked.
+        fresh(r, &checked, ctx).await?;
         preflight(r, dry_run, ctx, &mut rep).await?;
         retire(r, ctx, &mut rep).await;
         reserve(r, ctx).await?;
@@ -146,7 +144,7 @@ pub async fn rotate_one(r: &Rotation, dry_run: bool, ctx: &Context<'_>) -> (Rota
     }
     .await;
     for p in &r.targets {
-        p.target.release();
+        p.target.release(&r.name);
     }
     match outcome {
         Ok(rotated) => (rep, Some(rotated)),
@@ -282,8 +280,8 @@ async fn preflight(r: &Rotation, dry_run: bool, ctx: &Context<'_>, rep: &mut Rot
     Ok(())
 }
 
-/// Stage 3b: each target sets aside what its write will need of a budget it shares (GitHub's
-/// rate limits), waiting for it here, before the upstream is asked: waiting costs nothing yet.
+/// Stage 3b: each target waits until a budget its write shares (GitHub's rate limits) has room
+/// for the rotation's writes, here, before the upstream is asked: waiting costs nothing yet.
 async fn reserve(r: &Rotation, ctx: &Context<'_>) -> Result<(), Stop> {
     for p in &r.targets {
         if let Err(e) = p.target.reserve(ctx.http, &r.name).await {
@@ -505,8 +503,13 @@ async fn rollback(
                 rb.failed.push(e.0);
             }
             (false, Ok(())) => t.note = Some("holds the old value (re-written in the rollback)".to_owned()),
-            // It failed to take the new value: it holds the old one (the preflight wrote it).
-            (false, Err(_)) => {}
+            // Its write of the new value failed, and so did the re-write of the old one: a write
+            // that timed out may have landed, so it may hold the new value. The new credential
+            // must then stay valid: counted as a failed rollback (rescue, exit 3), never revoked.
+            (false, Err(e)) => {
+                t.note = Some("rollback failed: may hold the new value".to_owned());
+                rb.failed.push(e.0);
+            }
         }
     }
     if rb.failed.is_empty() {
@@ -898,7 +901,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (rep, _) = run_one(&r, false, dir.path()).await;
         assert_eq!(rep.status, RotationStatus::Skipped);
-        assert_eq!(calls(&log), ["check", "updated_at rt", "retire"], "only credential targets tell the age");
+        assert_eq!(
+            calls(&log),
+            ["check", "updated_at rt"],
+            "only credential targets tell the age; nothing is retired without a preflight"
+        );
     }
 
     #[tokio::test]

@@ -162,6 +162,9 @@ struct Seen {
     new: Option<(String, i64)>,
     /// What the rotation retired itself (without `vault_token` it learns the lineage only then).
     retired: Retired,
+    /// This run's login (no `vault_token`) may have spent the current secret ID's last use: then
+    /// the old one is no longer known to be valid, and a failed write must not be rolled back.
+    old_maybe_spent: bool,
 }
 
 /// The AppRole secret ID to rotate, as validated.
@@ -357,7 +360,7 @@ impl Provider for AppRole {
     }
 
     fn old_stays_valid(&self) -> bool {
-        true
+        !self.seen().old_maybe_spent
     }
 
     async fn check(&self, http: &Http) -> Result<Checked, ProviderError> {
@@ -405,8 +408,16 @@ impl Provider for AppRole {
                     seen.pending = predecessors(info.metadata.as_ref().unwrap_or(&BTreeMap::new()));
                     seen.current = Some(info);
                 }
-                Ok(None) => log::warn("the current secret ID was used up by this run's login"),
-                Err(e) => log::warn(&format!("the current secret ID could not be looked up: {e}")),
+                Ok(None) => {
+                    log::warn("the current secret ID was used up by this run's login: a failed write cannot be rolled back to it");
+                    self.seen().old_maybe_spent = true;
+                }
+                Err(e) => {
+                    log::warn(&format!(
+                        "the current secret ID could not be looked up ({e}): it may be used up, so a failed write is not rolled back to it"
+                    ));
+                    self.seen().old_maybe_spent = true;
+                }
             }
             let retired = self.retire_due(http, &manager).await;
             self.seen().retired.extend(retired);
@@ -591,6 +602,23 @@ mod tests {
     }
 
     const DEFAULT: Duration = super::super::vault_token::DEFAULT_GRACE;
+
+    #[tokio::test]
+    async fn a_login_that_used_up_the_current_secret_id_means_no_rollback_to_it() {
+        let a = approle(false, DEFAULT);
+        assert!(a.old_stays_valid(), "until a login spends it");
+        let fake = Fake::new();
+        let http = fake.http();
+        fake.reply(200, r#"{"auth":{"client_token":"s.login-token-0123456789"}}"#);
+        // The lookup after the login finds nothing: the login took the secret ID's last use.
+        fake.reply(204, "");
+        fake.reply(
+            200,
+            r#"{"data":{"secret_id":"secret-id-new-0123456789","secret_id_accessor":"acc-2","secret_id_num_uses":0}}"#,
+        );
+        a.rotate(&http).await.unwrap();
+        assert!(!a.old_stays_valid(), "a failed write must be rescued, not rolled back to a dead secret ID");
+    }
 
     #[tokio::test]
     async fn without_vault_token_the_rotation_logs_in_once_and_logs_out() {

@@ -180,6 +180,12 @@ struct DescribeAnswer {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct PutAnswer {
+    version_stages: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct ValueAnswer {
     secret_string: Option<String>,
     secret_binary: Option<serde_json::Value>,
@@ -293,18 +299,51 @@ impl AwsSecret {
                 ))),
             };
         }
+        let token = request_token(secret_string);
         let body = serde_json::json!({
             "SecretId": self.secret_id,
             "SecretString": secret_string.expose(),
-            "ClientRequestToken": request_token(secret_string),
+            "ClientRequestToken": token,
         });
         let (attempts, r) = self.call(http, "PutSecretValue", body).await;
         let result = match r {
-            Ok(r) if r.status.is_success() => Ok(()),
+            Ok(r) if r.status.is_success() => match serde_json::from_slice::<PutAnswer>(&r.body) {
+                Ok(a) if a.version_stages.as_ref().is_none_or(|s| s.iter().any(|s| s == "AWSCURRENT")) => Ok(()),
+                // The version exists already (the same token and value: AWS ignored the request)
+                // but is not the current one: a value written back (a rollback) must be current.
+                Ok(_) => self.make_current(http, &token).await,
+                Err(_) => Err(self.unexpected("PutSecretValue", &r)),
+            },
             Ok(r) => Err(self.aws_error("PutSecretValue", &r)),
             Err(e) => Err(e),
         };
         Written { attempts, result }
+    }
+
+    /// Moves `AWSCURRENT` to the version `token` (AWS moves `AWSPREVIOUS` to the one it leaves).
+    async fn make_current(&self, http: &Http, token: &str) -> Result<(), TargetError> {
+        let described = self
+            .describe_secret(http)
+            .await?
+            .ok_or_else(|| TargetError(format!("{}: the secret was deleted during the write", self.describe())))?;
+        let current = described
+            .stages
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+            .map(|(id, _)| id.clone());
+        let mut body = serde_json::json!({
+            "SecretId": self.secret_id,
+            "VersionStage": "AWSCURRENT",
+            "MoveToVersionId": token,
+        });
+        if let Some(current) = current.filter(|c| c != token) {
+            body["RemoveFromVersionId"] = current.into();
+        }
+        let (_, r) = self.call(http, "UpdateSecretVersionStage", body).await;
+        match r? {
+            r if r.status.is_success() => Ok(()),
+            r => Err(self.aws_error("UpdateSecretVersionStage", &r)),
+        }
     }
 
     /// Reads what the write needs, then writes `value`.
@@ -599,6 +638,47 @@ mod tests {
                 "SecretId": "ci/spotify",
                 "SecretString": "r2-new-refresh-token",
                 "ClientRequestToken": request_token(&value),
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_value_written_back_to_a_version_it_had_is_made_current_again() {
+        // A rollback writes the old value back: its version (same token, same value) exists, so
+        // AWS ignores the put and leaves AWSCURRENT on the new value; the stage is moved by hand.
+        let t = secret(None);
+        let old = Secret::new("r1-old-refresh-token");
+        let token = request_token(&old);
+        let fake = Fake::new();
+        fake.reply(
+            200,
+            &format!(r#"{{"ARN":"arn:x","Name":"ci/spotify","VersionId":"{token}","VersionStages":["AWSPREVIOUS"]}}"#),
+        );
+        fake.reply(
+            200,
+            &format!(
+                r#"{{"ARN":"arn:x","Name":"ci/spotify","LastChangedDate":1764590000,"VersionIdsToStages":{{"{token}":["AWSPREVIOUS"],"v-new":["AWSCURRENT"]}}}}"#
+            ),
+        );
+        fake.reply(200, r#"{"ARN":"arn:x","Name":"ci/spotify"}"#);
+        t.write(&fake.http(), &old, &old).await.result.unwrap();
+        let targets: Vec<_> =
+            fake.requests().iter().map(|r| r.header_value("x-amz-target").unwrap().to_owned()).collect();
+        assert_eq!(
+            targets,
+            [
+                "secretsmanager.PutSecretValue",
+                "secretsmanager.DescribeSecret",
+                "secretsmanager.UpdateSecretVersionStage"
+            ]
+        );
+        assert_eq!(
+            body(&fake.requests()[2]),
+            serde_json::json!({
+                "SecretId": "ci/spotify",
+                "VersionStage": "AWSCURRENT",
+                "MoveToVersionId": token,
+                "RemoveFromVersionId": "v-new",
             })
         );
     }

@@ -193,15 +193,14 @@ pub trait Target: Send + Sync {
     /// is created. A target that keeps an update time refuses to re-write a value older than
     /// the one it holds ([`newer_than_ours`]).
     async fn preflight(&self, http: &Http, proof: Proof<'_>) -> Result<Prepared, TargetError>;
-    /// Just before the rotate request: sets aside what the coming write needs of a budget it
-    /// shares with other requests (GitHub's rate limits), for `rotation`, waiting here, where
-    /// waiting costs nothing, rather than after the credential is spent.
+    /// Just before `rotation`'s rotate request: waits until a budget the write shares with
+    /// other requests (GitHub's rate limits) has room for it, here, where waiting costs nothing,
+    /// rather than after the credential is spent. An error stops the rotation before it starts.
     async fn reserve(&self, _http: &Http, _rotation: &str) -> Result<(), TargetError> {
         Ok(())
     }
-    /// After the rotation, whatever its outcome: gives back what [`Target::reserve`] set aside
-    /// and the write did not use.
-    fn release(&self) {}
+    /// After `rotation`, whatever its outcome: forgets what [`Target::reserve`] counted.
+    fn release(&self, _rotation: &str) {}
     /// Writes `value`, retrying as the server allows. `live` is the rotation's credential as it
     /// is now: the new one after a rotation. A target that authenticates with the very token
     /// being rotated (a GitLab token writing its own variable) uses it, as the old one is dead.

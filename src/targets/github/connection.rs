@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::pacing::{self, Class, Pacer, Reservation};
+use super::pacing::{self, Class, Pacer};
 use crate::crypto::PublicKey;
 use crate::error::InputError;
 use crate::http::{Attempted, Http, HttpError, Method, Pace, Request, Response, Shutdown};
@@ -335,10 +335,10 @@ struct AppClaims {
     iss: String,
 }
 
-/// One request's pacing: its class, and the reservation its first attempt may spend.
+/// One request's pacing: its class.
 struct Paced<'a> {
     pacer: &'a Arc<Pacer>,
-    class: Mutex<Option<Class>>,
+    class: Class,
 }
 
 #[async_trait::async_trait]
@@ -346,15 +346,7 @@ impl Pace for Paced<'_> {
     type Slot = pacing::Slot;
 
     async fn admit(&self, req: &Request, shutdown: &Shutdown) -> Result<pacing::Slot, HttpError> {
-        // The first attempt spends the reservation; a retry is still a write, paced as one.
-        let mut class = {
-            let mut c = self.class.lock().unwrap_or_else(|e| e.into_inner());
-            match c.as_mut() {
-                Some(Class::Write(r)) => Class::Write(r.take()),
-                _ => Class::Normal,
-            }
-        };
-        let slot = self.pacer.admit(pacing::cost(req), &mut class, shutdown).await?;
+        let slot = self.pacer.admit(pacing::cost(req), self.class, shutdown).await?;
         log::debug(&format!("{} {}", req.method, req.url));
         Ok(slot)
     }
@@ -367,29 +359,25 @@ impl Pace for Paced<'_> {
 impl Github {
     /// Every GitHub request goes through here, paced within GitHub's limits.
     pub async fn send(&self, http: &Http, what: &str, req: &Request) -> Attempted {
-        let paced = Paced { pacer: &self.pacer, class: Mutex::new(Some(Class::Normal)) };
-        http.send_paced(what, req, &paced).await
+        http.send_paced(what, req, &Paced { pacer: &self.pacer, class: Class::Normal }).await
     }
 
-    /// A write after the rotation: ahead of other requests, spending `reservation` if it has one.
-    pub async fn send_write(
-        &self,
-        http: &Http,
-        what: &str,
-        req: &Request,
-        reservation: Option<Reservation>,
-    ) -> Attempted {
-        let paced = Paced { pacer: &self.pacer, class: Mutex::new(Some(Class::Write(reservation))) };
-        http.send_paced(what, req, &paced).await
+    /// A write after the rotation: ahead of other requests.
+    pub async fn send_write(&self, http: &Http, what: &str, req: &Request) -> Attempted {
+        http.send_paced(what, req, &Paced { pacer: &self.pacer, class: Class::Write }).await
     }
 
-    /// Reserves the points of one coming write of `rotation`, before its rotate request (see
-    /// `pacing.rs`).
-    pub async fn reserve_write(&self, http: &Http, rotation: &str) -> Result<Reservation, TargetError> {
+    /// Before `rotation`'s token request, for one of its writes: waits for room (see `pacing.rs`).
+    pub async fn reserve_write(&self, http: &Http, rotation: &str) -> Result<(), TargetError> {
         self.pacer
             .reserve(rotation, pacing::cost(&Request::new(Method::PUT, self.api_url.clone())), http.shutdown())
             .await
             .map_err(|e| TargetError(format!("GitHub: {e}")))
+    }
+
+    /// `rotation` is done (see `pacing.rs`).
+    pub fn release(&self, rotation: &str) {
+        self.pacer.release(rotation);
     }
 
     /// Rate-limit answers GitHub gave this run.

@@ -22,7 +22,6 @@ mod pacing;
 
 use connection::{expect_in, github_error, parse as parse_body};
 pub use connection::{Github, GithubAuth, GithubScope, Store};
-use pacing::Reservation;
 
 /// GitHub's limit on a secret's value.
 pub const MAX_SECRET_BYTES: usize = 48 * 1024;
@@ -103,8 +102,6 @@ pub struct GithubSecret {
     /// When the secret was last updated, as read once this run (`min_age` and the preflight
     /// both ask; `None` inside: it does not exist).
     seen: tokio::sync::OnceCell<Option<jiff::Timestamp>>,
-    /// The points of the write after the rotation, reserved just before the rotate request.
-    reservation: Mutex<Option<Reservation>>,
 }
 
 fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
@@ -328,7 +325,6 @@ impl GithubSecret {
             visibility,
             kept: Mutex::new(None),
             seen: tokio::sync::OnceCell::new(),
-            reservation: Mutex::new(None),
         }
     }
 
@@ -437,7 +433,7 @@ impl GithubSecret {
     }
 
     /// Writes `value`: in the preflight (`after_rotation` false) as any request, after the
-    /// rotation ahead of other requests and on the points reserved for it.
+    /// rotation ahead of other requests.
     async fn put(&self, http: &Http, value: &Secret, after_rotation: bool) -> Written {
         let token = match self.github.token(http, &self.scope).await {
             Ok(t) => t,
@@ -450,8 +446,7 @@ impl GithubSecret {
         let req = self.github.request(Method::PUT, self.secret_url(), &token).json(body);
         let what = format!("write {}", self.describe());
         let at = if after_rotation {
-            let reservation = self.reservation.lock().unwrap_or_else(|e| e.into_inner()).take();
-            self.github.send_write(http, &what, &req, reservation).await
+            self.github.send_write(http, &what, &req).await
         } else {
             self.github.send(http, &what, &req).await
         };
@@ -506,13 +501,11 @@ impl Target for GithubSecret {
     }
 
     async fn reserve(&self, http: &Http, rotation: &str) -> Result<(), TargetError> {
-        let r = self.github.reserve_write(http, rotation).await?;
-        *self.reservation.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        Ok(())
+        self.github.reserve_write(http, rotation).await
     }
 
-    fn release(&self) {
-        self.reservation.lock().unwrap_or_else(|e| e.into_inner()).take();
+    fn release(&self, rotation: &str) {
+        self.github.release(rotation);
     }
 
     async fn write(&self, http: &Http, value: &Secret, _live: &Secret) -> Written {

@@ -9,13 +9,19 @@
 //! - **points**: a sliding window of the last minute's points, never over the budget;
 //! - **a gate**: a limit answer (or a primary limit at 0) holds every request until the time
 //!   GitHub named, not just the one that was refused;
-//! - **reservations**: just before a rotation's token request, each of its GitHub targets
-//!   reserves the points of its write, so the writes after the rotation do not wait for a budget
-//!   that other requests (other rotations') spent meanwhile, and a rotation whose writes do not fit
-//!   waits *before* its token request, where waiting costs nothing. Writes also go ahead of every
-//!   other request.
+//! - **writes first**: the writes after a rotation go ahead of every other request;
+//! - **room before the rotation**: just before a rotation's token request, it waits until the
+//!   window has room for its writes (up to a whole minute's budget) and for any gate to open, so
+//!   its writes find the budget there; waiting then costs nothing, while after the rotation the new
+//!   credential is unstored until they are done. A gate further away than [`MAX_GATE_BEFORE`]
+//!   fails a request (and so the rotation, before its token request) at once; after it, a write
+//!   never waits longer than [`MAX_GATE_AFTER`] for a gate (it fails, and the credential is
+//!   rescued, rather than wait past the job's time).
+//!
+//! Nothing here waits on anything but time and requests in flight, so no rotation can hold up
+//! another for longer than a window.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,8 +36,10 @@ pub const DEFAULT_POINTS_PER_MINUTE: u32 = 900;
 /// The window GitHub counts points in, with a second's margin: GitHub sees a request a little
 /// after it is admitted here, so it keeps counting it a little longer.
 const WINDOW: Duration = Duration::from_secs(61);
-/// A reservation not used by then is given back (its rotation ended without writing).
-const RESERVATION_LAPSES: Duration = Duration::from_secs(600);
+/// The longest a rotation waits for a closed gate before its token request; beyond, it stops.
+pub const MAX_GATE_BEFORE: Duration = Duration::from_secs(300);
+/// The longest a write after the rotation waits for a closed gate; beyond, it fails at once.
+pub const MAX_GATE_AFTER: Duration = Duration::from_secs(60);
 /// Successes after which the concurrency grows back by one.
 const RECOVER_AFTER: u32 = 16;
 /// How often a waiting request looks at the shutdown flag.
@@ -60,9 +68,8 @@ struct State {
     /// Points spent in the window: (when, points).
     spent: VecDeque<(Instant, u32)>,
     spent_sum: u32,
-    /// Points promised to writes not sent yet: (id, rotation, since, points).
-    reserved: Vec<(u64, String, Instant, u32)>,
-    next_id: u64,
+    /// Per rotation about to rotate: the points its writes will need (for its own wait only).
+    coming: HashMap<String, u32>,
     in_flight: usize,
     /// The concurrency allowed now (halved after a limit answer).
     limit: usize,
@@ -84,23 +91,14 @@ impl State {
             self.spent.pop_front();
             self.spent_sum -= points;
         }
-        self.reserved.retain(|(_, _, since, _)| now.duration_since(*since) < RESERVATION_LAPSES);
         if self.gate.is_some_and(|g| g <= now) {
             self.gate = None;
         }
     }
 
-    fn reserved_sum(&self) -> u32 {
-        self.reserved.iter().map(|(_, _, _, p)| p).sum()
-    }
-
-    fn reserved_by(&self, rotation: &str) -> u32 {
-        self.reserved.iter().filter(|(_, r, _, _)| r == rotation).map(|(_, _, _, p)| p).sum()
-    }
-
-    /// When enough of the window's points expire for `points` more (with what is reserved).
+    /// When enough of the window's points expire for `points` more; `None`: now.
     fn room_at(&self, points: u32, budget: u32) -> Option<Instant> {
-        let mut over = (self.spent_sum + self.reserved_sum() + points).checked_sub(budget)?;
+        let mut over = (self.spent_sum + points).checked_sub(budget)?;
         if over == 0 {
             return None;
         }
@@ -110,25 +108,7 @@ impl State {
             }
             over -= p;
         }
-        // Reservations alone fill the budget: wait for writes to use them.
         Some(Instant::now() + POLL)
-    }
-}
-
-/// Points promised to a target's coming write.
-#[derive(Debug)]
-pub struct Reservation {
-    pacer: Arc<Pacer>,
-    /// `None`: the budget was already fully promised; the write is paced when it comes.
-    id: Option<u64>,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            self.pacer.lock().reserved.retain(|(i, _, _, _)| *i != id);
-            self.pacer.changed.notify_waiters();
-        }
     }
 }
 
@@ -145,13 +125,28 @@ impl Drop for Slot {
     }
 }
 
-/// Whether a request goes ahead of others, and on what budget.
-#[derive(Debug)]
+/// Counts a write as waiting while it lives (also when its wait is cancelled).
+struct Waiting<'a>(&'a Pacer);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().writes_waiting -= 1;
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// Whether a request goes ahead of others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     /// A read or a preflight write.
     Normal,
-    /// A write after the rotation: ahead of every other request, on its reservation if it has one.
-    Write(Option<Reservation>),
+    /// A write after the rotation: ahead of every other request.
+    Write,
+}
+
+fn gate_error(until: Instant) -> HttpError {
+    let secs = until.saturating_duration_since(Instant::now()).as_secs();
+    HttpError::NotSent(format!("GitHub's rate limit holds every request for another {secs}s"))
 }
 
 impl Pacer {
@@ -161,8 +156,7 @@ impl Pacer {
             state: Mutex::new(State {
                 spent: VecDeque::new(),
                 spent_sum: 0,
-                reserved: Vec::new(),
-                next_id: 0,
+                coming: HashMap::new(),
                 in_flight: 0,
                 limit: max_concurrency,
                 successes: 0,
@@ -207,83 +201,66 @@ impl Pacer {
         }
     }
 
-    /// Reserves a write's points for `rotation` before its token request, waiting while the
-    /// window has no room for them (other rotations' reservations are used by their writes soon).
-    /// Once the rotation's own reservations fill the whole budget, its further ones are unbacked
-    /// (those writes are paced when they come) instead of waiting for writes that cannot start
-    /// before this rotation does.
-    pub async fn reserve(
-        self: &Arc<Self>,
-        rotation: &str,
-        points: u32,
-        shutdown: &Shutdown,
-    ) -> Result<Reservation, HttpError> {
+    /// Before `rotation`'s token request, for one more of its writes (`points`): waits until the
+    /// window has room for all of its writes so far (at most a whole minute's budget) and any gate
+    /// is open; a gate further away than [`MAX_GATE_BEFORE`] is an error (nothing is rotated).
+    pub async fn reserve(&self, rotation: &str, points: u32, shutdown: &Shutdown) -> Result<(), HttpError> {
         let budget = self.budget;
-        let id = self
-            .wait(shutdown, |s, now| {
-                if s.reserved_by(rotation) + points > budget {
-                    return Ok(None);
+        let need = {
+            let mut s = self.lock();
+            let c = s.coming.entry(rotation.to_owned()).or_default();
+            *c += points;
+            (*c).min(budget)
+        };
+        self.wait(shutdown, |s, now| {
+            if let Some(gate) = s.gate {
+                if gate.saturating_duration_since(now) > MAX_GATE_BEFORE {
+                    return Ok(Err(gate_error(gate)));
                 }
-                match s.room_at(points, budget) {
-                    Some(at) => Err(Some(at)),
-                    None => {
-                        let id = s.next_id;
-                        s.next_id += 1;
-                        s.reserved.push((id, rotation.to_owned(), now, points));
-                        Ok(Some(id))
-                    }
-                }
-            })
-            .await?;
-        Ok(Reservation { pacer: self.clone(), id })
+                return Err(Some(gate));
+            }
+            match s.room_at(need, budget) {
+                Some(at) => Err(Some(at)),
+                None => Ok(Ok(())),
+            }
+        })
+        .await?
+    }
+
+    /// `rotation` is done: what its writes needed no longer matters.
+    pub fn release(&self, rotation: &str) {
+        self.lock().coming.remove(rotation);
     }
 
     /// Waits until a request of `points` may start; the slot is held while it is in flight.
-    pub async fn admit(
-        self: &Arc<Self>,
-        points: u32,
-        class: &mut Class,
-        shutdown: &Shutdown,
-    ) -> Result<Slot, HttpError> {
+    pub async fn admit(self: &Arc<Self>, points: u32, class: Class, shutdown: &Shutdown) -> Result<Slot, HttpError> {
         let budget = self.budget;
-        let is_write = matches!(class, Class::Write(_));
-        if is_write {
+        let is_write = class == Class::Write;
+        let _waiting = is_write.then(|| {
             self.lock().writes_waiting += 1;
-        }
-        let reserved = match class {
-            Class::Write(r) => r.as_mut().and_then(|r| r.id.take()),
-            Class::Normal => None,
-        };
-        let mut reserved_id = reserved;
-        let admitted = self
-            .wait(shutdown, |s, now| {
-                if let Some(gate) = s.gate {
-                    return Err(Some(gate));
+            Waiting(self)
+        });
+        self.wait(shutdown, |s, now| {
+            if let Some(gate) = s.gate {
+                let longest = if is_write { MAX_GATE_AFTER } else { MAX_GATE_BEFORE };
+                if gate.saturating_duration_since(now) > longest {
+                    return Ok(Err(gate_error(gate)));
                 }
-                if s.in_flight >= s.limit || (!is_write && s.writes_waiting > 0) {
-                    return Err(None);
-                }
-                // A reservation still held is spent as it is; a lapsed one no longer counts.
-                let backed = reserved_id.is_some_and(|id| s.reserved.iter().any(|(i, _, _, _)| *i == id));
-                if let Some(id) = reserved_id.take() {
-                    s.reserved.retain(|(i, _, _, _)| *i != id);
-                }
-                if !backed {
-                    if let Some(at) = s.room_at(points, budget) {
-                        return Err(Some(at));
-                    }
-                }
-                s.spent.push_back((now, points));
-                s.spent_sum += points;
-                s.in_flight += 1;
-                Ok(())
-            })
-            .await;
-        if is_write {
-            self.lock().writes_waiting -= 1;
-            self.changed.notify_waiters();
-        }
-        admitted.map(|()| Slot { pacer: self.clone() })
+                return Err(Some(gate));
+            }
+            if s.in_flight >= s.limit || (!is_write && s.writes_waiting > 0) {
+                return Err(None);
+            }
+            if let Some(at) = s.room_at(points, budget) {
+                return Err(Some(at));
+            }
+            s.spent.push_back((now, points));
+            s.spent_sum += points;
+            s.in_flight += 1;
+            Ok(Ok(()))
+        })
+        .await??;
+        Ok(Slot { pacer: self.clone() })
     }
 
     /// Learns from an answer: a limit answer closes the gate until the time GitHub named and
@@ -363,7 +340,7 @@ mod tests {
         let start = Instant::now();
         let mut starts = Vec::new();
         for _ in 0..10 {
-            let _slot = pacer.admit(5, &mut Class::Normal, &s).await.unwrap();
+            let _slot = pacer.admit(5, Class::Normal, &s).await.unwrap();
             starts.push(start.elapsed());
         }
         // 4 writes fit a minute's 20 points; the 5th waits for the first to leave the window.
@@ -373,37 +350,50 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_reservation_keeps_a_writes_points_from_other_requests() {
-        let pacer = Pacer::new(8, 10);
+    async fn a_rotation_waits_before_its_token_request_until_its_writes_fit() {
+        let pacer = Pacer::new(8, 20);
         let s = shutdown();
-        let reservation = pacer.reserve("a", 5, &s).await.unwrap();
-        // 5 points are free: one more write fits, the next waits a window.
-        drop(pacer.admit(5, &mut Class::Normal, &s).await.unwrap());
+        for _ in 0..3 {
+            drop(pacer.admit(5, Class::Normal, &s).await.unwrap());
+        }
+        // 15 of 20 points spent: one write fits now, two only once the window moves on.
         let start = Instant::now();
-        let mut write = Class::Write(Some(reservation));
-        drop(pacer.admit(5, &mut write, &s).await.unwrap());
-        assert!(start.elapsed() < Duration::from_secs(1), "the reserved write went at once");
-        drop(pacer.admit(5, &mut Class::Normal, &s).await.unwrap());
-        assert!(start.elapsed() >= WINDOW, "a request beyond the budget waited for the window");
+        pacer.reserve("r1", 5, &s).await.unwrap();
+        assert!(start.elapsed() < Duration::from_secs(1));
+        pacer.reserve("r1", 5, &s).await.unwrap();
+        assert!(start.elapsed() >= WINDOW - Duration::from_secs(1), "{:?}", start.elapsed());
+        // Another rotation's wait counts its own writes only: it never waits for r1's.
+        pacer.release("r1");
+        let start = Instant::now();
+        pacer.reserve("r2", 5, &s).await.unwrap();
+        assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn reservations_beyond_the_budget_do_not_wait_for_writes_that_come_later() {
+    async fn a_rotation_whose_writes_exceed_the_budget_waits_for_one_minutes_worth_only() {
         let pacer = Pacer::new(8, 10);
         let s = shutdown();
-        let a = pacer.reserve("r1", 5, &s).await.unwrap();
-        let b = pacer.reserve("r1", 5, &s).await.unwrap();
-        let c = pacer.reserve("r1", 5, &s).await.unwrap();
-        assert!(a.id.is_some() && b.id.is_some());
-        assert!(c.id.is_none(), "the third is unbacked instead of waiting forever");
-        // Another rotation's reservation waits for r1's writes to use theirs (or give them back).
+        for _ in 0..5 {
+            pacer.reserve("big", 5, &s).await.unwrap();
+        }
         let start = Instant::now();
-        let p = pacer.clone();
-        let other = tokio::spawn(async move { p.reserve("r2", 5, &shutdown()).await.unwrap().id.is_some() });
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        drop(a);
-        assert!(other.await.unwrap(), "backed once r1 gave one back");
-        assert!(start.elapsed() >= Duration::from_secs(5));
+        pacer.reserve("big", 5, &s).await.unwrap();
+        assert!(start.elapsed() < Duration::from_secs(1), "25 points of writes wait for no more than 10");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_far_gate_stops_a_rotation_before_its_token_request_and_fails_a_write_at_once() {
+        let pacer = Pacer::new(8, 900);
+        let s = shutdown();
+        let reset = (jiff::Timestamp::now().as_second() + 3600).to_string();
+        let exhausted = response(200, "{}", &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)]);
+        pacer.observe(&Ok(exhausted), 1);
+        let e = pacer.reserve("r1", 5, &s).await.unwrap_err();
+        assert!(e.to_string().contains("GitHub's rate limit holds every request"), "{e}");
+        let start = Instant::now();
+        let e = pacer.admit(5, Class::Write, &s).await.unwrap_err();
+        assert!(matches!(e, HttpError::NotSent(_)) && start.elapsed() < Duration::from_secs(1), "{e}");
+        assert_eq!(pacer.lock().writes_waiting, 0, "a write that gave up is no longer waiting");
     }
 
     #[tokio::test(start_paused = true)]
@@ -411,12 +401,13 @@ mod tests {
         let pacer = Pacer::new(8, 900);
         let s = shutdown();
         let refused =
-            response(403, r#"{"message":"You have exceeded a secondary rate limit"}"#, &[("retry-after", "3")]);
-        pacer.observe(&Ok(refused), 1);
-        assert_eq!(pacer.lock().limit, 4);
-        assert_eq!(pacer.limited(), 1);
+            || response(403, r#"{"message":"You have exceeded a secondary rate limit"}"#, &[("retry-after", "3")]);
+        pacer.observe(&Ok(refused()), 1);
+        pacer.observe(&Ok(refused()), 1);
+        assert_eq!(pacer.lock().limit, 4, "the answers of one burst halve it once");
+        assert_eq!(pacer.limited(), 2);
         let start = Instant::now();
-        drop(pacer.admit(1, &mut Class::Normal, &s).await.unwrap());
+        drop(pacer.admit(1, Class::Normal, &s).await.unwrap());
         assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
         for _ in 0..RECOVER_AFTER {
             pacer.observe(&Ok(response(200, "{}", &[])), 1);
@@ -428,12 +419,12 @@ mod tests {
     async fn writes_go_ahead_of_waiting_requests() {
         let pacer = Pacer::new(1, 900);
         let s = shutdown();
-        let first = pacer.admit(1, &mut Class::Normal, &s).await.unwrap();
+        let first = pacer.admit(1, Class::Normal, &s).await.unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
         let read = {
             let (p, s, o) = (pacer.clone(), s.clone(), order.clone());
             tokio::spawn(async move {
-                let _slot = p.admit(1, &mut Class::Normal, &s).await.unwrap();
+                let _slot = p.admit(1, Class::Normal, &s).await.unwrap();
                 o.lock().unwrap().push("read");
             })
         };
@@ -441,7 +432,7 @@ mod tests {
         let write = {
             let (p, s, o) = (pacer.clone(), s.clone(), order.clone());
             tokio::spawn(async move {
-                let _slot = p.admit(5, &mut Class::Write(None), &s).await.unwrap();
+                let _slot = p.admit(5, Class::Write, &s).await.unwrap();
                 o.lock().unwrap().push("write");
             })
         };
