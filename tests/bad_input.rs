@@ -122,6 +122,9 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("selected repositories without a visibility", "input selected_repositories")
             .set("INPUT_ORG", "acme")
             .set("INPUT_SELECTED_REPOSITORIES", "app"),
+        case("one GitHub secret spelled in two cases", "rotations[0].targets").config(
+            "github:\n  token: { env: GH_SECRETS_TOKEN }\nrotations:\n  - name: a\n    provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT } }\n    targets: [ { github: { repository: acme/app, secret: X } }, { github: { repository: Acme/App, secret: x } } ]\n",
+        ),
         case("parallel_rotations zero", "parallel_rotations").config("parallel_rotations: 0\nrotations: []\n"),
         case("parallel_rotations beyond 16", "parallel_rotations").config("parallel_rotations: 17\nrotations: []\n"),
         case("parallel_rotations not a number", "parallel_rotations").config("parallel_rotations: many\nrotations: []\n"),

@@ -189,10 +189,10 @@ impl VaultKv {
             return Ok(Current { version: 0, data: Scrubbed(Value::Object(Map::new())), created_time: None });
         }
         let Some(version) = version else {
+            // The body of a secret read is never quoted: its other fields are secrets too.
             return Err(self.err(format!(
-                "the answer has no version: is {} a KV version 2 mount? ({})",
-                self.mount,
-                r.snippet()
+                "the answer (not shown: it may hold secrets) has no version: is {} a KV version 2 mount?",
+                self.mount
             )));
         };
         let created_time = meta["created_time"].as_str().and_then(|t| t.parse().ok());

@@ -473,6 +473,12 @@ impl Target for GithubSecret {
         self.name.clone()
     }
 
+    fn identity(&self) -> String {
+        // GitHub's owner, repository and environment names are case-insensitive: `Acme/App` and
+        // `acme/app` are one secret (its name is uppercased already).
+        format!("{} {}", KIND.name, self.describe().to_lowercase())
+    }
+
     fn check_value(&self, value: &Secret) -> Result<(), ValueProblem> {
         if value.len() > MAX_SECRET_BYTES {
             return Err(ValueProblem {
