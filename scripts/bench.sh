@@ -88,14 +88,19 @@ fifty_ms=$(median < "$work/fifty-ms.txt"); fifty_rss=$(median < "$work/fifty-rss
 fifty_requests=$(curl -fsS --cacert "$d/ca.pem" "$slow/_control/requests" | py 'import json,sys; print(len(json.load(sys.stdin)) // 5)')
 
 host=${slow#https://}
-start=$(date +%s.%N)
-for i in $(seq -w 1 50); do
-  env -i PATH="$PATH" HOME="$work" GH_HOST="$host" GH_ENTERPRISE_TOKEN=ghp_bench SSL_CERT_FILE="$d/ca.pem" GH_NO_UPDATE_NOTIFIER=1 \
-    gh secret set BENCH_TOKEN --body "value-$i" --repo "acme/r$i" >/dev/null
+# The gh loop three times (its time varies more than ours): the median.
+: > "$work/gh-s.txt"
+for _ in 1 2 3; do
+  start=$(date +%s.%N)
+  for i in $(seq -w 1 50); do
+    env -i PATH="$PATH" HOME="$work" GH_HOST="$host" GH_ENTERPRISE_TOKEN=ghp_bench SSL_CERT_FILE="$d/ca.pem" GH_NO_UPDATE_NOTIFIER=1 \
+      gh secret set BENCH_TOKEN --body "value-$i" --repo "acme/r$i" >/dev/null
+  done
+  end=$(date +%s.%N)
+  py "print(f'{$end-$start:.2f}')" >> "$work/gh-s.txt"
 done
-end=$(date +%s.%N)
-gh_wall=$(py "print(f'{$end-$start:.2f}')")
-ratio=$(py "print(f'{($end-$start)*1000/$fifty_ms:.1f}')")
+gh_wall=$(median < "$work/gh-s.txt")
+ratio=$(py "print(f'{$gh_wall*1000/$fifty_ms:.1f}')")
 
 # (c) 30 rotations × 2 targets at 50 ms latency: parallel_rotations 8 against 1.
 parallel_run() {
@@ -165,7 +170,7 @@ echo "| \`--version\` start-up of the static binary (mean of 50) | ${startup_ms}
 echo "| one rotation on loopback (median of 5): wall time | ${one_wall} ms |"
 echo "| one rotation on loopback (median of 5): peak RSS | ${one_rss} KiB |"
 echo "| (a) 50 targets in 50 repositories, 50 ms latency, default pacing ($fifty_requests GitHub requests: 50 secret GETs, 50 key GETs, 50 preflight PUTs, 50 writes), median of 5: wall, peak RSS | ${fifty_ms} ms, ${fifty_rss} KiB |"
-echo "| (a) 50 × \`gh secret set\` against the same stand-in (100 requests, serial) | ${gh_wall} s: secret-rotator is **${ratio}×** faster |"
+echo "| (a) 50 × \`gh secret set\` against the same stand-in (100 requests, serial), median of 3 | ${gh_wall} s: secret-rotator is **${ratio}×** faster |"
 echo "| (c) 30 rotations × 2 targets, 50 ms latency: parallel_rotations 1, then 8 | ${par1_ms} ms, ${par8_ms} ms: **${par_ratio}×** |"
 if [ -z "${SKIP_LARGE:-}" ]; then
   echo "| (b) 500 targets (50 repositories × 10), GitHub's limits enforced (900 points/min, 100 concurrent): wall, the budget's floor for its $large_points points, 403s served, failed targets, peak RSS | ${large_s} s, floor ${large_floor} s ($(py "print(f'{$large_s/max($large_floor,1):.2f}')")×), $large_limited, $large_failed, ${large_rss} KiB |"
