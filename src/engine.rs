@@ -375,6 +375,8 @@ struct Failures {
     credential: Vec<String>,
     /// Targets of the access token.
     other: Vec<String>,
+    /// Targets whose write failed without an answer: it may have landed.
+    unanswered: Vec<usize>,
 }
 
 /// Stage 6: every target written concurrently (each service bounds its requests in flight).
@@ -411,22 +413,25 @@ async fn write(r: &Rotation, rotated: &Rotated, ctx: &Context<'_>, rep: &mut Rot
             (p.target.clone(), ctx.http.clone(), rotated.credential.clone());
         set.spawn(async move {
             let w = target.write(&http, &value, &live).await;
-            (i, w.attempts, w.result)
+            (i, w.attempts, w.result, w.unanswered)
         });
     }
     let mut settled = vec![false; r.targets.len()];
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok((i, attempts, Ok(()))) => {
+            Ok((i, attempts, Ok(()), _)) => {
                 settled[i] = true;
                 let t = &mut rep.targets[i];
                 t.status = TargetStatus::Written;
                 t.attempts = attempts;
                 log::info_in(&r.name, &format!("wrote {} ({})", t.target, t.value));
             }
-            Ok((i, attempts, Err(e))) => {
+            Ok((i, attempts, Err(e), unanswered)) => {
                 settled[i] = true;
                 fail(i, attempts, e.0, rep);
+                if unanswered {
+                    failures.unanswered.push(i);
+                }
             }
             // A panicked write: it may or may not have landed; count it as failed.
             Err(e) => log::error(&format!("internal error in a write: {e}")),
@@ -503,13 +508,15 @@ async fn rollback(
                 rb.failed.push(e.0);
             }
             (false, Ok(())) => t.note = Some("holds the old value (re-written in the rollback)".to_owned()),
-            // Its write of the new value failed, and so did the re-write of the old one: a write
-            // that timed out may have landed, so it may hold the new value. The new credential
-            // must then stay valid: counted as a failed rollback (rescue, exit 3), never revoked.
-            (false, Err(e)) => {
+            // Its write of the new value got no answer (it may have landed), and the re-write
+            // of the old one failed: it may hold the new value, which must then stay valid: a
+            // failed rollback (rescue, exit 3), never revoked.
+            (false, Err(e)) if failures.unanswered.contains(&i) => {
                 t.note = Some("rollback failed: may hold the new value".to_owned());
                 rb.failed.push(e.0);
             }
+            // Its write was refused: it holds the old value (the preflight wrote it).
+            (false, Err(_)) => {}
         }
     }
     if rb.failed.is_empty() {
@@ -743,6 +750,8 @@ mod tests {
         fail_value: Option<&'static str>,
         missing: bool,
         updated_at: Option<jiff::Timestamp>,
+        /// Its failed writes get no answer (a timeout after the request was sent).
+        unanswered: bool,
     }
 
     fn target(log: &Log, name: &'static str) -> FakeTarget {
@@ -754,6 +763,7 @@ mod tests {
             fail_value: None,
             missing: false,
             updated_at: None,
+            unanswered: false,
         }
     }
 
@@ -788,7 +798,7 @@ mod tests {
             self.log.lock().unwrap().push(format!("write {} {} as {}", self.name, value.expose(), live.expose()));
             let fails = self.fail_write || self.fail_value == Some(value.expose());
             let result = if fails { Err(TargetError(format!("fake {}: 500", self.name))) } else { Ok(()) };
-            Written { attempts: 1, result }
+            Written { attempts: 1, result, unanswered: fails && self.unanswered }
         }
     }
 
@@ -1036,6 +1046,33 @@ mod tests {
         assert!(!calls(&log).iter().any(|c| c.starts_with("discard")), "a target holds the new one: not revoked");
         let file = rep.rescue_file.expect("rescued");
         assert_eq!(age::decrypt(&id, &std::fs::read(dir.path().join(file)).unwrap()).unwrap(), b"r2-new-credential");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_got_no_answer_and_cannot_be_rewritten_keeps_the_new_credential_valid() {
+        // b's write of the new value timed out (it may have landed) and its re-write fails too:
+        // b may hold the new credential, so it is not revoked: rescued, exit 3.
+        let log = Log::default();
+        let id = age::x25519::Identity::generate();
+        let b = FakeTarget { fail_write: true, unanswered: true, ..target(&log, "b") };
+        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "a")), (ValueKind::Credential, b)]);
+        r.provider = Box::new(provider(&log, true));
+        r.rescue = Some(id.to_public());
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Critical, "{:?}", rep.error);
+        assert!(!calls(&log).iter().any(|c| c.starts_with("discard")), "the new credential stays valid");
+        assert!(rep.rescue_file.is_some());
+        assert_eq!(rep.targets[1].note.as_deref(), Some("rollback failed: may hold the new value"));
+
+        // The same refused with an answer: it holds the old value, and the rollback succeeds.
+        let log = Log::default();
+        let b = FakeTarget { fail_write: true, ..target(&log, "b") };
+        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "a")), (ValueKind::Credential, b)]);
+        r.provider = Box::new(provider(&log, true));
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Failed, "{:?}", rep.error);
+        assert!(calls(&log).contains(&"discard r2-new-credential".to_owned()));
     }
 
     #[tokio::test]

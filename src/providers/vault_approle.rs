@@ -416,7 +416,14 @@ impl Provider for AppRole {
                     log::warn(&format!(
                         "the current secret ID could not be looked up ({e}): it may be used up, so a failed write is not rolled back to it"
                     ));
-                    self.seen().old_maybe_spent = true;
+                    let mut seen = self.seen();
+                    seen.old_maybe_spent = true;
+                    // Unknown, it cannot be named as the new one's predecessor: no later run destroys it.
+                    seen.retired.failed.push(format!(
+                        "the previous secret ID (not looked up: {e}) is not recorded as the new one's predecessor, so no \
+                         later run destroys it: destroy it by hand once no job uses it (bao write {} secret_id=...)",
+                        self.path("secret-id/destroy")
+                    ));
                 }
             }
             let retired = self.retire_due(http, &manager).await;
@@ -618,6 +625,27 @@ mod tests {
         );
         a.rotate(&http).await.unwrap();
         assert!(!a.old_stays_valid(), "a failed write must be rescued, not rolled back to a dead secret ID");
+    }
+
+    #[tokio::test]
+    async fn a_predecessor_that_cannot_be_looked_up_is_reported_for_destroying_by_hand() {
+        let a = approle(false, DEFAULT);
+        let fake = Fake::new();
+        let http = fake.http();
+        fake.reply(200, r#"{"auth":{"client_token":"s.login-token-0123456789"}}"#);
+        fake.reply(403, r#"{"errors":["permission denied"]}"#);
+        fake.reply(
+            200,
+            r#"{"data":{"secret_id":"secret-id-new-0123456789","secret_id_accessor":"acc-2","secret_id_num_uses":0}}"#,
+        );
+        a.rotate(&http).await.unwrap();
+        let failed = a.seen().retired.failed.clone();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            failed[0].contains("no later run destroys it") && failed[0].contains("secret-id/destroy"),
+            "{failed:?}"
+        );
+        assert!(!failed[0].contains("secret-id-current"), "never the value");
     }
 
     #[tokio::test]

@@ -297,6 +297,7 @@ impl AwsSecret {
                     self.describe(),
                     secret_string.len()
                 ))),
+                unanswered: false,
             };
         }
         let token = request_token(secret_string);
@@ -306,6 +307,7 @@ impl AwsSecret {
             "ClientRequestToken": token,
         });
         let (attempts, r) = self.call(http, "PutSecretValue", body).await;
+        let unanswered = r.is_err();
         let result = match r {
             Ok(r) if r.status.is_success() => match serde_json::from_slice::<PutAnswer>(&r.body) {
                 Ok(a) if a.version_stages.as_ref().is_none_or(|s| s.iter().any(|s| s == "AWSCURRENT")) => Ok(()),
@@ -317,7 +319,7 @@ impl AwsSecret {
             Ok(r) => Err(self.aws_error("PutSecretValue", &r)),
             Err(e) => Err(e),
         };
-        Written { attempts, result }
+        Written { attempts, result, unanswered }
     }
 
     /// Moves `AWSCURRENT` to the version `token` (AWS moves `AWSPREVIOUS` to the one it leaves).
@@ -352,12 +354,12 @@ impl AwsSecret {
             None => Current::Unread,
             Some(_) => match self.get_current(http).await {
                 Ok(c) => c,
-                Err(e) => return Written { attempts: 0, result: Err(e) },
+                Err(e) => return Written { attempts: 0, result: Err(e), unanswered: false },
             },
         };
         match self.secret_string(value, &current) {
             Ok(s) => self.put(http, &s).await,
-            Err(e) => Written { attempts: 0, result: Err(e) },
+            Err(e) => Written { attempts: 0, result: Err(e), unanswered: false },
         }
     }
 

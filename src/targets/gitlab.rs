@@ -318,12 +318,13 @@ impl GitlabVariable {
                 }
             }
         };
+        let unanswered = r.is_err();
         let result = match r {
             Ok(r) if r.status.is_success() => Ok(()),
             Ok(r) => Err(status_error(&r, "write", &self.describe())),
             Err(e) => Err(e),
         };
-        Written { attempts, result }
+        Written { attempts, result, unanswered }
     }
 
     /// Refuses what GitLab cannot do to an existing variable.

@@ -93,6 +93,9 @@ pub struct Written {
     pub attempts: u32,
     /// Ok, or why it failed for good.
     pub result: Result<(), TargetError>,
+    /// The write failed without an answer to it (a timeout, a dropped connection): it may have
+    /// landed, so the target may hold the new value. False when it was refused or never sent.
+    pub unanswered: bool,
 }
 
 /// What the preflight is asked to prove.

@@ -215,11 +215,11 @@ impl VaultKv {
         for round in 1..=MAX_CAS_TRIES {
             let current = match self.read(http, token).await {
                 Ok(c) => c,
-                Err(e) => return Written { attempts, result: Err(e) },
+                Err(e) => return Written { attempts, result: Err(e), unanswered: false },
             };
             if self.holds(&current, value) {
                 // An earlier attempt landed, or the value is there already.
-                return Written { attempts, result: Ok(()) };
+                return Written { attempts, result: Ok(()), unanswered: false };
             }
             let mut data = Scrubbed(current.data.0.clone());
             if let Value::Object(m) = &mut data.0 {
@@ -231,10 +231,10 @@ impl VaultKv {
             attempts += at.attempts;
             let r = match at.result {
                 Ok(r) => r,
-                Err(e) => return Written { attempts, result: Err(self.err(e)) },
+                Err(e) => return Written { unanswered: !e.never_sent(), attempts, result: Err(self.err(e)) },
             };
             if r.status.is_success() {
-                return Written { attempts, result: Ok(()) };
+                return Written { attempts, result: Ok(()), unanswered: false };
             }
             if r.status.as_u16() == 400 && vault::message(&r).contains("check-and-set") {
                 log::warn(&format!(
@@ -242,9 +242,18 @@ impl VaultKv {
                      {MAX_CAS_TRIES}): reading it again",
                     self.describe()
                 ));
+                // Writers that met at once (rotations of one run writing fields of one secret)
+                // would meet again: a jittered pause lets one of them through first.
+                if round < MAX_CAS_TRIES && !http.shutdown().sleep(crate::http::backoff(round)).await {
+                    return Written {
+                        attempts,
+                        result: Err(self.err("interrupted by a termination signal")),
+                        unanswered: false,
+                    };
+                }
                 continue;
             }
-            return Written { attempts, result: Err(self.status_error(&r, "the write")) };
+            return Written { attempts, result: Err(self.status_error(&r, "the write")), unanswered: false };
         }
         Written {
             attempts,
@@ -252,6 +261,7 @@ impl VaultKv {
                 "other writers changed the secret {MAX_CAS_TRIES} times while it was being written (check-and-set): \
                  nothing was overwritten; run again when they are done"
             ))),
+            unanswered: false,
         }
     }
 

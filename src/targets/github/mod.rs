@@ -437,11 +437,11 @@ impl GithubSecret {
     async fn put(&self, http: &Http, value: &Secret, after_rotation: bool) -> Written {
         let token = match self.github.token(http, &self.scope).await {
             Ok(t) => t,
-            Err(e) => return Written { attempts: 0, result: Err(e) },
+            Err(e) => return Written { attempts: 0, result: Err(e), unanswered: false },
         };
         let body = match self.body(http, value, &token).await {
             Ok(b) => b,
-            Err(e) => return Written { attempts: 0, result: Err(e) },
+            Err(e) => return Written { attempts: 0, result: Err(e), unanswered: false },
         };
         let req = self.github.request(Method::PUT, self.secret_url(), &token).json(body);
         let what = format!("write {}", self.describe());
@@ -450,12 +450,13 @@ impl GithubSecret {
         } else {
             self.github.send(http, &what, &req).await
         };
+        let unanswered = at.result.as_ref().is_err_and(|e| !e.never_sent());
         let result = match at.result {
             Ok(r) if r.status.as_u16() == 201 || r.status.as_u16() == 204 => Ok(()),
             Ok(r) => Err(github_error(&r, "write", &self.describe(), self.store)),
             Err(e) => Err(TargetError(format!("{}: {e}", self.describe()))),
         };
-        Written { attempts: at.attempts, result }
+        Written { attempts: at.attempts, result, unanswered }
     }
 }
 
