@@ -521,6 +521,22 @@ fn vault_rows() -> Vec<Row> {
             Untouched,
         ),
         vault("GitHub write 500 for good: rolled back", vec![Github(gh_put(json!({ "status": 500 })))], 1, Untouched),
+        // The write of the new token lands but its answer is lost (the retry and the rollback's
+        // re-write are refused): the secret may hold the new token, so it must stay valid.
+        vault(
+            "GitHub write lands, its answer lost, then refused: the new token kept and rescued",
+            vec![
+                Github(merged(
+                    json!({ "method": "PUT", "path": format!("/secrets/{VAULT_SECRET}$"), "after": 1, "count": 1 }),
+                    &json!({ "lose_answer": true }),
+                )),
+                Github(gh_put(
+                    json!({ "status": 403, "body": { "message": "Resource not accessible by integration" } }),
+                )),
+            ],
+            3,
+            Rescued,
+        ),
         vault(
             "GitHub write fails and the KV rollback fails too: rescued",
             vec![

@@ -81,6 +81,10 @@ pub struct Attempted {
     pub result: Result<Response, HttpError>,
     /// Attempts made.
     pub attempts: u32,
+    /// Some attempt got no answer after its request may have reached the server (a timeout, a
+    /// dropped connection, an oversized answer): a write may have landed whatever the last
+    /// attempt says.
+    pub unanswered: bool,
 }
 
 /// Set when SIGTERM/SIGINT arrives: retries stop waiting.
@@ -200,7 +204,7 @@ impl Http {
         also_retry: fn(&Response) -> bool,
         pace: &P,
     ) -> Attempted {
-        let (mut attempts, mut tries, mut limited) = (0, 0, 0);
+        let (mut attempts, mut tries, mut limited, mut unanswered) = (0, 0, 0, false);
         loop {
             attempts += 1;
             tries += 1;
@@ -212,9 +216,12 @@ impl Http {
                     let held = pace.observe(&result, tries);
                     (result, held)
                 }
-                Err(e) => return Attempted { result: Err(e), attempts },
+                Err(e) => return Attempted { result: Err(e), attempts, unanswered },
             };
             drop(req);
+            if let Err(e) = &result {
+                unanswered |= !e.never_sent() && !matches!(e, HttpError::Interrupted);
+            }
             if held && limited < MAX_LIMITED {
                 // The pacer waits for the limit's end before admitting anything again.
                 limited += 1;
@@ -228,10 +235,10 @@ impl Http {
                 Err(_) => Some(backoff(tries)),
             };
             let Some(wait) = wait else {
-                return Attempted { result, attempts };
+                return Attempted { result, attempts, unanswered };
             };
             if tries >= MAX_ATTEMPTS || wait > MAX_WAIT {
-                return Attempted { result, attempts };
+                return Attempted { result, attempts, unanswered };
             }
             let why = match &result {
                 Ok(r) => format!("HTTP {}", r.status.as_u16()),
@@ -243,7 +250,7 @@ impl Http {
                     Ok(r) => Ok(r),
                     Err(_) => Err(HttpError::Interrupted),
                 };
-                return Attempted { result, attempts };
+                return Attempted { result, attempts, unanswered };
             }
         }
     }

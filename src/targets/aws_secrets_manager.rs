@@ -216,10 +216,10 @@ impl AwsSecret {
         http: &Http,
         operation: &str,
         body: serde_json::Value,
-    ) -> (u32, Result<Response, TargetError>) {
+    ) -> (u32, Result<Response, TargetError>, bool) {
         let what = format!("{} {operation}", self.describe());
         let at = self.aws.send(http, &what, &SECRETS_MANAGER, &self.region, operation, body).await;
-        (at.attempts, at.result.map_err(|e| self.transport_error(operation, &e)))
+        (at.attempts, at.result.map_err(|e| self.transport_error(operation, &e)), at.unanswered)
     }
 
     fn transport_error(&self, operation: &str, e: &HttpError) -> TargetError {
@@ -228,7 +228,7 @@ impl AwsSecret {
 
     /// `DescribeSecret`: `None` when the secret does not exist.
     async fn describe_secret(&self, http: &Http) -> Result<Option<Described>, TargetError> {
-        let (_, r) = self.call(http, "DescribeSecret", serde_json::json!({ "SecretId": self.secret_id })).await;
+        let (_, r, _) = self.call(http, "DescribeSecret", serde_json::json!({ "SecretId": self.secret_id })).await;
         let r = r?;
         if !r.status.is_success() {
             return match AwsError::of(&r) {
@@ -248,7 +248,7 @@ impl AwsSecret {
     /// `GetSecretValue` of `AWSCURRENT` (passed explicitly: moto answers a stale version without it).
     async fn get_current(&self, http: &Http) -> Result<Current, TargetError> {
         let body = serde_json::json!({ "SecretId": self.secret_id, "VersionStage": "AWSCURRENT" });
-        let (_, r) = self.call(http, "GetSecretValue", body).await;
+        let (_, r, _) = self.call(http, "GetSecretValue", body).await;
         let r = r?;
         if !r.status.is_success() {
             return match AwsError::of(&r) {
@@ -306,8 +306,7 @@ impl AwsSecret {
             "SecretString": secret_string.expose(),
             "ClientRequestToken": token,
         });
-        let (attempts, r) = self.call(http, "PutSecretValue", body).await;
-        let unanswered = r.is_err();
+        let (attempts, r, unanswered) = self.call(http, "PutSecretValue", body).await;
         let result = match r {
             Ok(r) if r.status.is_success() => match serde_json::from_slice::<PutAnswer>(&r.body) {
                 Ok(a) if a.version_stages.as_ref().is_none_or(|s| s.iter().any(|s| s == "AWSCURRENT")) => Ok(()),
@@ -341,7 +340,7 @@ impl AwsSecret {
         if let Some(current) = current.filter(|c| c != token) {
             body["RemoveFromVersionId"] = current.into();
         }
-        let (_, r) = self.call(http, "UpdateSecretVersionStage", body).await;
+        let (_, r, _) = self.call(http, "UpdateSecretVersionStage", body).await;
         match r? {
             r if r.status.is_success() => Ok(()),
             r => Err(self.aws_error("UpdateSecretVersionStage", &r)),

@@ -211,11 +211,11 @@ impl VaultKv {
 
     /// Read, set the field, write with check-and-set; a conflict re-reads (bounded).
     async fn upsert(&self, http: &Http, value: &Secret, token: &Secret) -> Written {
-        let mut attempts = 0;
+        let (mut attempts, mut unanswered) = (0, false);
         for round in 1..=MAX_CAS_TRIES {
             let current = match self.read(http, token).await {
                 Ok(c) => c,
-                Err(e) => return Written { attempts, result: Err(e), unanswered: false },
+                Err(e) => return Written { attempts, result: Err(e), unanswered },
             };
             if self.holds(&current, value) {
                 // An earlier attempt landed, or the value is there already.
@@ -229,9 +229,10 @@ impl VaultKv {
             let req = self.conn.request(Method::POST, &self.data_path(), Some(token)).json(body);
             let at = self.conn.send(http, &format!("write {}", self.describe()), &req).await;
             attempts += at.attempts;
+            unanswered |= at.unanswered;
             let r = match at.result {
                 Ok(r) => r,
-                Err(e) => return Written { unanswered: !e.never_sent(), attempts, result: Err(self.err(e)) },
+                Err(e) => return Written { unanswered, attempts, result: Err(self.err(e)) },
             };
             if r.status.is_success() {
                 return Written { attempts, result: Ok(()), unanswered: false };
@@ -248,12 +249,12 @@ impl VaultKv {
                     return Written {
                         attempts,
                         result: Err(self.err("interrupted by a termination signal")),
-                        unanswered: false,
+                        unanswered,
                     };
                 }
                 continue;
             }
-            return Written { attempts, result: Err(self.status_error(&r, "the write")), unanswered: false };
+            return Written { attempts, result: Err(self.status_error(&r, "the write")), unanswered };
         }
         Written {
             attempts,
@@ -261,7 +262,7 @@ impl VaultKv {
                 "other writers changed the secret {MAX_CAS_TRIES} times while it was being written (check-and-set): \
                  nothing was overwritten; run again when they are done"
             ))),
-            unanswered: false,
+            unanswered,
         }
     }
 

@@ -4,8 +4,10 @@ a request log, fault injection, and the control routes the tests use.
 Faults (POST /_control/faults {"rules": [...]}), each rule:
   method, path (regex), count (how many matching requests it hits), after (matching requests to
   let through first), status with body (JSON) or raw (text), headers, delay (seconds), drop
-  (close the connection without an answer), raise (a message: the handler raises RuntimeError,
-  as a bug in the stand-in would; test-only, to prove such bugs are caught).
+  (close the connection without an answer), lose_answer (the request is handled, then the
+  connection is closed without its answer: the write landed, the client never hears so), raise
+  (a message: the handler raises RuntimeError, as a bug in the stand-in would; test-only, to
+  prove such bugs are caught).
 Request log: GET /_control/requests -> [{method, path, status, time, content_type, user_agent, ...}].
 
 Strictness shared by every stand-in:
@@ -60,6 +62,18 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, body=None, headers=None, raw=None):
+        if getattr(self, "lose_answer", False):
+            # The request was handled; its answer is lost on the way back.
+            self.replied = True
+            with self.state.lock:
+                if self.entry is not None and self.entry.get("status") is None:
+                    self.entry["status"] = f"lost {status}"
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
         data = raw.encode() if raw is not None else (b"" if body is None else json.dumps(body).encode())
         self.replied = True
         self.send_response(status)
@@ -119,6 +133,7 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("content-length") or 0)
         self.raw_body = self.rfile.read(n) if n else b""
         self.replied = False
+        self.lose_answer = False
         self.entry = None  # this request's record in the request log (API requests only)
         try:
             self.dispatch(method)
@@ -189,6 +204,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if fault.get("status"):
                 return self.reply(fault["status"], fault.get("body", {"message": "injected fault"}), fault.get("headers"), fault.get("raw"))
+            if fault.get("lose_answer"):
+                self.lose_answer = True
         if not self.admit(method, path):
             return
         self.api(method, path)

@@ -450,7 +450,7 @@ impl GithubSecret {
         } else {
             self.github.send(http, &what, &req).await
         };
-        let unanswered = at.result.as_ref().is_err_and(|e| !e.never_sent());
+        let unanswered = at.unanswered;
         let result = match at.result {
             Ok(r) if r.status.as_u16() == 201 || r.status.as_u16() == 204 => Ok(()),
             Ok(r) => Err(github_error(&r, "write", &self.describe(), self.store)),
