@@ -301,7 +301,7 @@ async fn rotate(r: &Rotation, ctx: &Context<'_>, rep: &mut RotationReport) -> Re
         (ctx.mask)(a);
     }
     rep.new_fingerprint = Some(rotated.credential.fingerprint());
-    rep.expires_at = rotated.expires_at.map(|t| jiff::Timestamp::from_second(t.as_second()).unwrap_or(t).to_string());
+    rep.expires_at = rotated.expires_at.map(|t| crate::report::seconds(t).to_string());
     if rotated.changed {
         log::info_in(&r.name, &format!("rotated: {} -> {}", rep.old_fingerprint, rotated.credential.fingerprint()));
     } else {
@@ -637,9 +637,7 @@ async fn rescue(
 }
 
 fn now() -> String {
-    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
-        .unwrap_or_else(|_| jiff::Timestamp::now())
-        .to_string()
+    crate::report::seconds(jiff::Timestamp::now()).to_string()
 }
 
 fn human(d: Duration) -> String {

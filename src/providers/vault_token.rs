@@ -23,6 +23,7 @@ use crate::http::{Http, HttpError, Method, Response};
 use crate::inputs::tls::{given, TlsFields};
 use crate::inputs::{parse_duration, Field, Fields, Owner};
 use crate::log;
+use crate::report::seconds;
 use crate::secret::Secret;
 use crate::services::vault::{self, check_token, env_defaults, parse_addr, parse_namespace, Connection, Vault};
 use crate::services::{Service, Services};
@@ -187,10 +188,6 @@ pub(super) fn lineage(
         meta.insert(PENDING.to_owned(), pending.join(","));
     }
     meta
-}
-
-fn seconds(t: jiff::Timestamp) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
 fn now_text() -> String {

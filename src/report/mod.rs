@@ -149,6 +149,11 @@ impl TargetStatus {
     }
 }
 
+/// A timestamp to the whole second, as reports and messages show times.
+pub fn seconds(t: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
 /// Writes a report (a run's, or the `status` inventory) as pretty JSON, mode 0600, owned by its
 /// directory's owner (see [`crate::files`]).
 pub fn write_json(path: &std::path::Path, report: &impl Serialize) -> std::io::Result<()> {

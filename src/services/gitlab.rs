@@ -59,15 +59,7 @@ impl Service for Gitlab {
         if let Some(s) = section {
             s.finish(Self::FIELDS, &[])?;
         }
-        let from = |f: &Field| -> Result<Option<(String, String)>, InputError> {
-            if let Some(v) = inputs.str(f)? {
-                return Ok(Some((v, inputs.label(f))));
-            }
-            match section {
-                Some(s) => Ok(s.str(f)?.map(|v| (v, s.label(f)))),
-                None => Ok(None),
-            }
-        };
+        let from = |f: &Field| super::setting(inputs, section, f);
         let env = inputs.env();
         let api_url = match from(&URL)? {
             Some((u, label)) => api_base(&label, &u)?,

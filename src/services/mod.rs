@@ -30,6 +30,18 @@ pub trait Service: Any + Send + Sync + Sized {
     fn parse(section: Option<&Fields>, inputs: &Fields) -> Result<Self, InputError>;
 }
 
+/// A service setting and how the user spelled it: the input when given (inputs apply in both
+/// modes), else the config section's key.
+pub fn setting(inputs: &Fields, section: Option<&Fields>, f: &Field) -> Result<Option<(String, String)>, InputError> {
+    if let Some(v) = inputs.str(f)? {
+        return Ok(Some((v, inputs.label(f))));
+    }
+    match section {
+        Some(s) => Ok(s.str(f)?.map(|v| (v, s.label(f)))),
+        None => Ok(None),
+    }
+}
+
 type Resolved = Result<Arc<dyn Any + Send + Sync>, InputError>;
 
 /// The services of one run, resolved on first use.

@@ -161,15 +161,7 @@ impl Service for Vault {
         if let Some(s) = section {
             s.finish(Self::FIELDS, &[])?;
         }
-        let from = |f: &Field| -> Result<Option<(String, String)>, InputError> {
-            if let Some(v) = inputs.str(f)? {
-                return Ok(Some((v, inputs.label(f))));
-            }
-            match section {
-                Some(s) => Ok(s.str(f)?.map(|v| (v, s.label(f)))),
-                None => Ok(None),
-            }
-        };
+        let from = |f: &Field| super::setting(inputs, section, f);
         let env = inputs.env();
         let (addr, addr_label) = match from(&ADDR)? {
             Some((a, label)) => (Some(parse_addr(&label, &a)?), label),

@@ -21,6 +21,7 @@ use crate::inputs::{format_duration, Env};
 use crate::log;
 use crate::plan::{Freshness, Plan, Rotation};
 use crate::providers::{Checked, ProviderError};
+use crate::report::seconds;
 use crate::targets::{Stored, TargetError, ValueKind};
 
 pub mod table;
@@ -226,11 +227,6 @@ fn rfc3339_opt<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::E
         Some(t) => rfc3339(t, s),
         None => s.serialize_none(),
     }
-}
-
-/// A timestamp to the second.
-pub fn seconds(t: Timestamp) -> Timestamp {
-    Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
 /// The `status` command: asks, prints the table, writes the report (`report`: where, and how the

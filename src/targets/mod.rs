@@ -121,7 +121,7 @@ pub fn newer_than_ours(target: &str, updated_at: jiff::Timestamp, received_at: j
          rotated it already, and re-writing the value this job holds would put an older credential over the newer \
          one. Nothing was written or rotated. Make sure two runs cannot overlap (GitHub: concurrency:; GitLab: \
          resource_group)",
-        jiff::Timestamp::from_second(received_at.as_second()).unwrap_or(received_at)
+        crate::report::seconds(received_at)
     ))
 }
 
