@@ -550,6 +550,8 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # A listen backlog as deep as a client's burst of new connections (socketserver's is 5).
+    request_queue_size = 128
 
     def handle_error(self, request, client_address):
         # An exception that escaped the handler (e.g. while parsing the request line): a proxy bug,

@@ -61,6 +61,16 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        # The TLS handshake runs here, in the connection's own thread: done by accept() (the
+        # default), it would serialize every client's handshakes behind one another, a queue
+        # real APIs do not have.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            self.request.do_handshake()  # a failure ends this connection (see Server.handle_error)
+            self.request.settimeout(None)
+        super().setup()
+
     def reply(self, status, body=None, headers=None, raw=None):
         if getattr(self, "lose_answer", False):
             # The request was handled; its answer is lost on the way back.
@@ -232,20 +242,33 @@ class Handler(BaseHTTPRequestHandler):
         return self.control(method, what, body)
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # A listen backlog as deep as a client's burst of new connections: socketserver's 5 drops
+    # the SYNs of a burst of 32, which then wait for the kernel to retry them.
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        # A client that went away or refused our certificate (as tests of TLS settings make it
+        # do) is not an error of the stand-in; anything else is printed as socketserver does.
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(handler, state):
     """usage: PROG PORT_FILE [--tls CERT KEY] [--latency-ms N]: listens on 127.0.0.1 (a free port,
     written to PORT_FILE once it listens)."""
     port_file = sys.argv[1]
     if "--latency-ms" in sys.argv:
         state.latency = float(sys.argv[sys.argv.index("--latency-ms") + 1]) / 1000
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), handler)
     server.tls = "--tls" in sys.argv
     if server.tls:
         i = sys.argv.index("--tls")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     with open(port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     os.replace(port_file + ".tmp", port_file)
