@@ -18,6 +18,7 @@ RUN set -eux; \
     rustup target add "$(cat /target)"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY src ./src
 COPY scripts/build-static.sh ./scripts/
 RUN set -eux; \
