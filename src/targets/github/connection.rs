@@ -359,7 +359,7 @@ impl Pace for Paced<'_> {
 impl Github {
     /// Every GitHub request goes through here, paced within GitHub's limits.
     pub async fn send(&self, http: &Http, what: &str, req: &Request) -> Attempted {
-        http.send_paced(what, req, &Paced { pacer: &self.pacer, class: Class::Normal }).await
+        http.send_paced(what, req, &Paced { pacer: &self.pacer, class: Class::before_rotation(req) }).await
     }
 
     /// A write after the rotation: ahead of other requests.

@@ -9,7 +9,9 @@
 //! - **points**: a sliding window of the last minute's points, never over the budget;
 //! - **a gate**: a limit answer (or a primary limit at 0) holds every request until the time
 //!   GitHub named, not just the one that was refused;
-//! - **writes first**: the writes after a rotation go ahead of every other request;
+//! - **writes first**: the writes after a rotation go ahead of every other request, and before the
+//!   rotation reads go ahead of preflight writes (a read is what a preflight write waits for, so
+//!   the preflight of many targets ends soonest that way);
 //! - **room before the rotation**: just before a rotation's token request, it waits until the
 //!   window has room for its writes (up to a whole minute's budget) and for any gate to open, so
 //!   its writes find the budget there; waiting then costs nothing, while after the rotation the new
@@ -76,8 +78,8 @@ struct State {
     successes: u32,
     /// No request starts before this (a limit answer's wait).
     gate: Option<Instant>,
-    /// Writes waiting: other requests let them go first.
-    writes_waiting: usize,
+    /// Requests waiting, per class: a class lets every class before it go first.
+    waiting: [usize; Class::COUNT],
     /// Limit answers seen (for the log and the report).
     limited: u32,
 }
@@ -125,23 +127,38 @@ impl Drop for Slot {
     }
 }
 
-/// Counts a write as waiting while it lives (also when its wait is cancelled).
-struct Waiting<'a>(&'a Pacer);
+/// Counts a request as waiting while it lives (also when its wait is cancelled).
+struct Waiting<'a>(&'a Pacer, Class);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.lock().writes_waiting -= 1;
+        self.0.lock().waiting[self.1 as usize] -= 1;
         self.0.changed.notify_waiters();
     }
 }
 
-/// Whether a request goes ahead of others.
+/// Which requests go ahead of which: a waiting request of one class holds back every later one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// A read or a preflight write.
-    Normal,
-    /// A write after the rotation: ahead of every other request.
-    Write,
+    /// A write after the rotation: the new credential is unstored until it is done.
+    Write = 0,
+    /// A read (before the rotation): a preflight write waits for it.
+    Read = 1,
+    /// A preflight write: nothing waits for it but the rotation, which waits for all of them.
+    Proof = 2,
+}
+
+impl Class {
+    const COUNT: usize = 3;
+
+    /// The class of a request sent before the rotation.
+    pub fn before_rotation(req: &Request) -> Class {
+        if cost(req) == 1 {
+            Class::Read
+        } else {
+            Class::Proof
+        }
+    }
 }
 
 fn gate_error(until: Instant) -> HttpError {
@@ -161,7 +178,7 @@ impl Pacer {
                 limit: max_concurrency,
                 successes: 0,
                 gate: None,
-                writes_waiting: 0,
+                waiting: [0; Class::COUNT],
                 limited: 0,
             }),
             changed: Notify::new(),
@@ -236,10 +253,8 @@ impl Pacer {
     pub async fn admit(self: &Arc<Self>, points: u32, class: Class, shutdown: &Shutdown) -> Result<Slot, HttpError> {
         let budget = self.budget;
         let is_write = class == Class::Write;
-        let _waiting = is_write.then(|| {
-            self.lock().writes_waiting += 1;
-            Waiting(self)
-        });
+        self.lock().waiting[class as usize] += 1;
+        let _waiting = Waiting(self, class);
         self.wait(shutdown, |s, now| {
             if let Some(gate) = s.gate {
                 let longest = if is_write { MAX_GATE_AFTER } else { MAX_GATE_BEFORE };
@@ -248,7 +263,7 @@ impl Pacer {
                 }
                 return Err(Some(gate));
             }
-            if s.in_flight >= s.limit || (!is_write && s.writes_waiting > 0) {
+            if s.in_flight >= s.limit || s.waiting[..class as usize].iter().any(|&n| n > 0) {
                 return Err(None);
             }
             if let Some(at) = s.room_at(points, budget) {
@@ -340,7 +355,7 @@ mod tests {
         let start = Instant::now();
         let mut starts = Vec::new();
         for _ in 0..10 {
-            let _slot = pacer.admit(5, Class::Normal, &s).await.unwrap();
+            let _slot = pacer.admit(5, Class::Read, &s).await.unwrap();
             starts.push(start.elapsed());
         }
         // 4 writes fit a minute's 20 points; the 5th waits for the first to leave the window.
@@ -354,7 +369,7 @@ mod tests {
         let pacer = Pacer::new(8, 20);
         let s = shutdown();
         for _ in 0..3 {
-            drop(pacer.admit(5, Class::Normal, &s).await.unwrap());
+            drop(pacer.admit(5, Class::Read, &s).await.unwrap());
         }
         // 15 of 20 points spent: one write fits now, two only once the window moves on.
         let start = Instant::now();
@@ -393,7 +408,7 @@ mod tests {
         let start = Instant::now();
         let e = pacer.admit(5, Class::Write, &s).await.unwrap_err();
         assert!(matches!(e, HttpError::NotSent(_)) && start.elapsed() < Duration::from_secs(1), "{e}");
-        assert_eq!(pacer.lock().writes_waiting, 0, "a write that gave up is no longer waiting");
+        assert_eq!(pacer.lock().waiting, [0; Class::COUNT], "a write that gave up is no longer waiting");
     }
 
     #[tokio::test(start_paused = true)]
@@ -407,7 +422,7 @@ mod tests {
         assert_eq!(pacer.lock().limit, 4, "the answers of one burst halve it once");
         assert_eq!(pacer.limited(), 2);
         let start = Instant::now();
-        drop(pacer.admit(1, Class::Normal, &s).await.unwrap());
+        drop(pacer.admit(1, Class::Read, &s).await.unwrap());
         assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
         for _ in 0..RECOVER_AFTER {
             pacer.observe(&Ok(response(200, "{}", &[])), 1);
@@ -416,30 +431,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn writes_go_ahead_of_waiting_requests() {
+    async fn writes_go_ahead_of_reads_and_reads_ahead_of_preflight_writes() {
         let pacer = Pacer::new(1, 900);
         let s = shutdown();
-        let first = pacer.admit(1, Class::Normal, &s).await.unwrap();
+        let first = pacer.admit(1, Class::Read, &s).await.unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let read = {
+        // Queued in the reverse of the order they must start in.
+        let mut tasks = Vec::new();
+        for (class, name) in [(Class::Proof, "proof"), (Class::Read, "read"), (Class::Write, "write")] {
             let (p, s, o) = (pacer.clone(), s.clone(), order.clone());
-            tokio::spawn(async move {
-                let _slot = p.admit(1, Class::Normal, &s).await.unwrap();
-                o.lock().unwrap().push("read");
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let write = {
-            let (p, s, o) = (pacer.clone(), s.clone(), order.clone());
-            tokio::spawn(async move {
-                let _slot = p.admit(5, Class::Write, &s).await.unwrap();
-                o.lock().unwrap().push("write");
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(10)).await;
+            tasks.push(tokio::spawn(async move {
+                let _slot = p.admit(cost_of(class), class, &s).await.unwrap();
+                o.lock().unwrap().push(name);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         drop(first);
-        read.await.unwrap();
-        write.await.unwrap();
-        assert_eq!(*order.lock().unwrap(), ["write", "read"]);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), ["write", "read", "proof"]);
+        assert_eq!(pacer.lock().waiting, [0; Class::COUNT]);
+    }
+
+    fn cost_of(class: Class) -> u32 {
+        if class == Class::Read {
+            1
+        } else {
+            5
+        }
+    }
+
+    #[test]
+    fn before_the_rotation_a_get_is_a_read_and_a_put_a_proof() {
+        let url = url::Url::parse("https://api.github.com/repos/acme/app/actions/secrets/X").unwrap();
+        assert_eq!(Class::before_rotation(&Request::new(Method::GET, url.clone())), Class::Read);
+        assert_eq!(Class::before_rotation(&Request::new(Method::PUT, url)), Class::Proof);
     }
 }
