@@ -74,6 +74,31 @@ fn gh_and_secret_rotator_write_the_same_way() {
     assert_eq!(by_gh.len(), 1);
     assert_eq!(by_gh[0].1, by_us[0].1, "the same body fields as gh");
     assert!(by_us[0].2.contains("application/json"));
+
+    // gh reads the stand-in's list of a repository's secrets (what secret-rotator reads where a
+    // run has several secrets in one scope): every secret, by name, with its update date.
+    let out = Command::new("gh")
+        .args(["secret", "list", "--repo", REPO])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", home.path())
+        .env("GH_HOST", &host)
+        .env("GH_ENTERPRISE_TOKEN", GH_TOKEN)
+        .env("SSL_CERT_FILE", &cert)
+        .env("GH_NO_UPDATE_NOTIFIER", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gh secret list: {}", String::from_utf8_lossy(&out.stderr));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    for name in ["FROM_GH", "FROM_ROTATOR"] {
+        let line = listed.lines().find(|l| l.split('\t').next() == Some(name));
+        assert!(line.is_some_and(|l| l.contains(&today)), "{name} listed, updated today: {listed}");
+    }
+    assert!(gh
+        .requests()
+        .iter()
+        .any(|r| r["method"] == "GET" && r["path"] == format!("/repos/{REPO}/actions/secrets")));
 }
 
 #[test]

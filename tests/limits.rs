@@ -87,11 +87,13 @@ fn a_fan_out_beyond_the_concurrency_limit_writes_every_target() {
     let counts = counts(&gh);
     let refused: usize = counts.values().map(|c| c.1).sum();
     assert!(refused > 0, "the limit was hit: {counts:?}");
-    // Answered exactly once each: the key, one read per secret, the preflight's and the
-    // rotation's write per secret. Every other request was a refusal by the limit.
+    // Answered exactly once each: the key, the list of the repository's secrets (their update
+    // times), the preflight's and the rotation's write per secret. Every other request was a
+    // refusal by the limit.
     assert_eq!(counts["GET /repos/acme/app/actions/secrets/public-key"].0, 1, "{counts:?}");
+    assert_eq!(counts["GET /repos/acme/app/actions/secrets"].0, 1, "{counts:?}");
     for i in 0..n {
-        assert_eq!(counts[&format!("GET /repos/acme/app/actions/secrets/S{i}")].0, 1, "{counts:?}");
+        assert!(!counts.contains_key(&format!("GET /repos/acme/app/actions/secrets/S{i}")), "{counts:?}");
         assert_eq!(counts[&format!("PUT /repos/acme/app/actions/secrets/S{i}")].0, 2, "{counts:?}");
     }
     assert_eq!(run.report()["rotations"][0]["status"], "rotated");
@@ -101,7 +103,8 @@ fn a_fan_out_beyond_the_concurrency_limit_writes_every_target() {
 fn a_fan_out_beyond_the_points_budget_is_paced_without_a_refusal() {
     let oauth = OAuth::start();
     let gh = GitHub::start();
-    // 12 secrets need 1 + 12 + 2 * 12 * 5 = 133 points: more than the minute's 120, so the last
+    // 12 secrets need 1 + 1 + 2 * 12 * 5 = 122 points (the key, the list of the repository's
+    // secrets, two writes each): more than the minute's 120, so the last
     // writes must wait for the window (the reservations make them wait before the rotation).
     gh.setup(json!({ "limits": { "points": 120, "window": 60 } }));
     let n = 12;

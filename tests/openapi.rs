@@ -112,6 +112,10 @@ fn every_github_request_matches_the_openapi_description() {
         assert!(log.contains(&format!("put /orgs/acme/{store}/secrets/OAUTH_REFRESH_TOKEN")), "{log}");
         assert!(log.contains(&format!("get /orgs/acme/{store}/secrets/public-key")), "{log}");
     }
+    // Two secrets of one repository (the access token's variants): their update times come from
+    // one list of the repository's secrets.
+    assert!(log.contains("get /repos/acme/app/actions/secrets "), "{log}");
+    assert!(log.contains("get /repos/acme/app/dependabot/secrets "), "{log}");
     assert!(log.contains("post /app/installations/"), "{log}");
     assert!(log.contains("get /repos/acme/app/actions/runs/42"), "{log}");
     assert!(!log.contains("VIOLATIONS"), "{log}");

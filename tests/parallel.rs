@@ -85,7 +85,7 @@ fn a_failed_rotation_does_not_stop_the_others_and_the_exit_code_is_the_most_seve
     // r0: a spent refresh token (rejected, exit 4); r1: its secret's preflight fails (exit 1); r2: fine.
     let spent = tokens[0].clone();
     assert!(oauth.refresh(&spent)["refresh_token"].is_string());
-    gh.fault(serde_json::json!({ "method": "GET", "path": "/secrets/S1$", "count": 10, "status": 500 }));
+    gh.fault(serde_json::json!({ "method": "PUT", "path": "/secrets/S1$", "count": 10, "status": 500 }));
     let run = Bin::actions(&["rotate", "--config", &config])
         .env("GH_SECRETS_TOKEN", GH_TOKEN)
         .env("CS", BASIC_SECRET)

@@ -80,3 +80,40 @@ fn two_overlapping_runs_leave_the_newer_credential_stored_and_alive() {
     assert!(oauth.active(&r2), "R2 is alive: B never spent R1");
     assert!(!oauth.active(&r1));
 }
+
+/// As above, where the run has two secrets in the repository and so reads their update times
+/// from one list of the repository's secrets: the list stops run B just as a secret's own read.
+#[test]
+fn a_listed_secret_newer_than_the_job_stops_the_run_too() {
+    let oauth = OAuth::start();
+    let gh = GitHub::start();
+    let r1 = oauth.mint(BASIC_ID);
+    let b_started = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
+    gh.setup(json!({ "runs": { "4711": { "run_started_at": b_started.to_string() } } }));
+    let two = |token: &str| {
+        Bin::actions(&["rotate"])
+            .envs(oauth_inputs(&oauth.url, &gh, token))
+            .env("INPUT_ACCESS_TOKEN_SECRET_NAME", "OAUTH_ACCESS_TOKEN")
+    };
+
+    let a = two(&r1).run();
+    assert_eq!(a.code, 0, "run A: {}", a.stderr);
+    let r2 = stored(&gh);
+
+    let before_b = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+    let b = two(&r1).env("GITHUB_RUN_ID", "4711").run();
+    assert_eq!(b.code, 1, "run B fails safe: {}", b.stderr);
+    let error = b.report()["rotations"][0]["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("another run has most likely rotated it already"), "{error}");
+    let reads: Vec<String> = gh
+        .requests()
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["time"].as_f64().unwrap() > before_b)
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .filter(|p| !p.ends_with("/public-key") && !p.contains("/runs/"))
+        .collect();
+    assert_eq!(reads, [format!("/repos/{REPO}/actions/secrets")], "one list, no secret's own read");
+    assert_eq!(puts_from(&gh, before_b), 0, "run B wrote nothing");
+    assert_eq!(stored(&gh), r2, "the newer value stays");
+    assert!(oauth.active(&r2), "R1 was never presented again");
+}

@@ -9,6 +9,8 @@ GitHub cannot run here, so this checks what GitHub checks:
     sealed to another store's key does not open; environments hold Actions secrets only;
   * org secrets carry a valid visibility, and selected_repository_ids only with `selected`; GET of
     an org secret tells its visibility, and its selected repositories are listed page by page;
+  * a scope's secrets are listed (GET .../secrets) page by page (per_page at most 100), with what
+    each secret's own GET says;
   * it keeps created_at/updated_at, answers 201 on create and 204 on update;
   * every API request pins the REST API version (X-GitHub-Api-Version) and a request body is
     application/json (see `admit` for what GitHub itself does and why this is stricter).
@@ -306,6 +308,8 @@ class Handler(standin.Handler):
             return self.reply(200, {"key_id": key_id, "key": base64.b64encode(bytes(sk.public_key)).decode()})
         if len(rest) == 2 and rest[1] == "repositories" and method == "GET" and scope[0] == "org":
             return self.selected_repositories(scope, rest[0])
+        if rest == [] and method == "GET":
+            return self.list_secrets(scope)
         if len(rest) != 1:
             return self.error(404, "Not Found")
         name = rest[0]
@@ -314,30 +318,59 @@ class Handler(standin.Handler):
                 s = S.secrets.get((scope, name.upper()))
             if s is None:
                 return self.error(404, "Not Found")
-            out = {"name": name.upper(), "created_at": s["created_at"], "updated_at": s["updated_at"]}
-            if scope[0] == "org":
-                out["visibility"] = s["visibility"]
-                if s["visibility"] == "selected":
-                    out["selected_repositories_url"] = f"{self.base_url()}{self.path.split('?')[0]}/repositories"
-            return self.reply(200, out)
+            return self.reply(200, self.secret_view(scope, name.upper(), s, self.path.split("?")[0]))
         if method == "PUT":
             return self.put_secret(scope, name)
         return self.error(404, "Not Found")
 
-    def base_url(self):
-        return f"{'https' if self.server.tls else 'http'}://{self.headers.get('host')}"
+    def secret_view(self, scope, name, s, path):
+        """A secret as GitHub shows it (its own GET, or an item of its scope's list); `path` is
+        the secret's URL path."""
+        out = {"name": name, "created_at": s["created_at"], "updated_at": s["updated_at"]}
+        if scope[0] == "org":
+            out["visibility"] = s["visibility"]
+            if s["visibility"] == "selected":
+                out["selected_repositories_url"] = f"{self.base_url()}{path}/repositories"
+        return out
 
-    def selected_repositories(self, scope, name):
-        """GET /orgs/{org}/{store}/secrets/{name}/repositories: per_page (at most 100) and page."""
+    def page(self):
+        """per_page (1-100, GitHub's default 30) and page (from 1) of the query, or None after
+        answering an error."""
         from urllib.parse import parse_qs, urlsplit
         q = parse_qs(urlsplit(self.path).query)
         try:
             per_page = int(q.get("per_page", ["30"])[0])
             page = int(q.get("page", ["1"])[0])
         except ValueError:
-            return self.error(400, "per_page and page must be integers")
+            self.error(400, "per_page and page must be integers")
+            return None
         if not 1 <= per_page <= 100 or page < 1:
-            return self.error(422, "per_page must be 1-100 and page at least 1")
+            self.error(422, "per_page must be 1-100 and page at least 1")
+            return None
+        return per_page, page
+
+    def list_secrets(self, scope):
+        """GET {scope}/secrets: the scope's secrets (never their values), by name, a page at a time."""
+        p = self.page()
+        if p is None:
+            return
+        per_page, page = p
+        base = self.path.split("?")[0]
+        with S.lock:
+            mine = sorted((name, s) for (sc, name), s in S.secrets.items() if sc == scope)
+        chunk = mine[(page - 1) * per_page: page * per_page]
+        items = [self.secret_view(scope, name, s, f"{base}/{name}") for name, s in chunk]
+        return self.reply(200, {"total_count": len(mine), "secrets": items})
+
+    def base_url(self):
+        return f"{'https' if self.server.tls else 'http'}://{self.headers.get('host')}"
+
+    def selected_repositories(self, scope, name):
+        """GET /orgs/{org}/{store}/secrets/{name}/repositories: per_page (at most 100) and page."""
+        p = self.page()
+        if p is None:
+            return
+        per_page, page = p
         with S.lock:
             s = S.secrets.get((scope, name.upper()))
             if s is None:

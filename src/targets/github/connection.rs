@@ -1,7 +1,8 @@
 //! The GitHub connection (`github:`, `github_token`, `app_*`, `GITHUB_API_URL`) and the client
 //! every GitHub target of a run shares: it makes GitHub App installation tokens once per owner,
-//! fetches each scope's public key once, resolves selected repositories to ids once, and
-//! paces every request within GitHub's limits (`pacing.rs`).
+//! fetches each scope's public key once, lists a scope's secrets once where several targets read
+//! from it, resolves selected repositories to ids once, and paces every request within GitHub's
+//! limits (`pacing.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -174,6 +175,9 @@ pub struct Github {
     pub api_url: Url,
     auth: GithubAuth,
     keys: Mutex<HashMap<(GithubScope, Store), Cell<PublicKey>>>,
+    /// Per scope and store: how many targets of the run read their secret's metadata.
+    readers: Mutex<HashMap<(GithubScope, Store), usize>>,
+    listings: Mutex<HashMap<(GithubScope, Store), Cell<Listing>>>,
     tokens: Mutex<HashMap<String, Cell<Secret>>>,
     repo_ids: Mutex<HashMap<String, Cell<u64>>>,
     /// Paces every request (`github.max_concurrency`, `github.points_per_minute`), retries included.
@@ -253,6 +257,8 @@ impl Service for Github {
             api_url,
             auth,
             keys: Mutex::default(),
+            readers: Mutex::default(),
+            listings: Mutex::default(),
             tokens: Mutex::default(),
             repo_ids: Mutex::default(),
             pacer: Pacer::new(max_concurrency, points),
@@ -306,6 +312,40 @@ fn app_auth(f: &Fields) -> Result<GithubAuth, InputError> {
     }
     Ok(GithubAuth::App { app_id, private_key, installation_id: id(&APP_INSTALLATION_ID)? })
 }
+
+/// What GitHub says of one secret, in its own GET or in a list of the scope's secrets.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretMeta {
+    /// RFC 3339.
+    pub updated_at: String,
+    /// Organization secrets only.
+    pub visibility: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Listed {
+    name: String,
+    #[serde(flatten)]
+    meta: SecretMeta,
+}
+
+#[derive(Deserialize)]
+struct SecretList {
+    total_count: usize,
+    secrets: Vec<Listed>,
+}
+
+/// One scope's secrets in one store, as listed.
+#[derive(Debug)]
+struct Listing {
+    /// By name, upper case (GitHub's names are case-insensitive).
+    secrets: HashMap<String, SecretMeta>,
+    /// Every page was read: a name not in `secrets` does not exist.
+    complete: bool,
+}
+
+/// GitHub's largest page.
+pub const PER_PAGE: usize = 100;
 
 #[derive(Deserialize)]
 struct KeyResponse {
@@ -498,6 +538,69 @@ impl Github {
         })
         .await
         .cloned()
+    }
+
+    /// A target of the run will read its secret's metadata in `scope`'s `store` (counted as the
+    /// plan is made).
+    pub fn will_read(&self, scope: &GithubScope, store: Store) {
+        *self.readers.lock().unwrap_or_else(|e| e.into_inner()).entry((scope.clone(), store)).or_default() += 1;
+    }
+
+    /// What the list of `scope`'s `store` secrets says of `name` (upper case): `Some(None)` when
+    /// it does not exist, `None` when the list does not tell (read the secret itself). The list
+    /// is read once per run, and only where two or more targets read from the scope: a page
+    /// costs what one secret's read costs.
+    pub async fn listed(
+        &self,
+        http: &Http,
+        scope: &GithubScope,
+        store: Store,
+        name: &str,
+        token: &Secret,
+    ) -> Result<Option<Option<SecretMeta>>, TargetError> {
+        let key = (scope.clone(), store);
+        let readers = self.readers.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied().unwrap_or(0);
+        if readers < 2 {
+            return Ok(None);
+        }
+        let listing = cell(&self.listings, &key);
+        let listing = listing.get_or_try_init(|| self.list(http, scope, store, token, readers)).await?;
+        Ok(match listing.secrets.get(name) {
+            Some(meta) => Some(Some(meta.clone())),
+            None if listing.complete => Some(None),
+            None => None,
+        })
+    }
+
+    /// Lists `scope`'s `store` secrets, page by page, unless there are more pages than the
+    /// `readers` they would each save a read: then the first page only.
+    async fn list(
+        &self,
+        http: &Http,
+        scope: &GithubScope,
+        store: Store,
+        token: &Secret,
+        readers: usize,
+    ) -> Result<Listing, TargetError> {
+        let what = format!("{} {}s", scope.describe(), store.noun());
+        let mut secrets = HashMap::new();
+        for page in 1.. {
+            let mut url = self.url(&scope.secrets_path(store));
+            url.query_pairs_mut().append_pair("per_page", &PER_PAGE.to_string()).append_pair("page", &page.to_string());
+            let r = self.get(http, url, token, "list secrets").await?;
+            expect_in(&r, 200, "list secrets", &what, store)?;
+            let list = parse::<SecretList>(&r, "list secrets")?;
+            let got = list.secrets.len();
+            secrets.extend(list.secrets.into_iter().map(|s| (s.name.to_ascii_uppercase(), s.meta)));
+            let pages = list.total_count.div_ceil(PER_PAGE);
+            if got < PER_PAGE || secrets.len() >= list.total_count || page >= pages {
+                break;
+            }
+            if pages > readers {
+                return Ok(Listing { secrets, complete: false });
+            }
+        }
+        Ok(Listing { secrets, complete: true })
     }
 
     /// A repository's id (for an org secret's selected repositories), looked up once per run.

@@ -20,7 +20,7 @@ use crate::secret::Secret;
 mod connection;
 mod pacing;
 
-use connection::{expect_in, github_error, parse as parse_body};
+use connection::{expect_in, github_error, parse as parse_body, SecretMeta, PER_PAGE};
 pub use connection::{Github, GithubAuth, GithubScope, Store};
 
 /// GitHub's limit on a secret's value.
@@ -289,13 +289,6 @@ fn check_environment(input: &str, env: &str) -> Result<(), InputError> {
 }
 
 #[derive(Deserialize)]
-struct SecretMeta {
-    updated_at: String,
-    /// Organization secrets only.
-    visibility: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct SelectedRepositories {
     total_count: usize,
     repositories: Vec<RepositoryId>,
@@ -306,9 +299,6 @@ struct RepositoryId {
     id: u64,
 }
 
-/// GitHub's largest page.
-const PER_PAGE: usize = 100;
-
 impl GithubSecret {
     fn new(
         github: Arc<Github>,
@@ -317,6 +307,7 @@ impl GithubSecret {
         name: String,
         visibility: Option<Visibility>,
     ) -> Self {
+        github.will_read(&scope, store);
         GithubSecret {
             github,
             scope,
@@ -342,15 +333,17 @@ impl GithubSecret {
     /// The secret's metadata, `None` when it does not exist. For an organization secret that
     /// keeps its access, learns who may read it (once per run).
     async fn meta(&self, http: &Http, token: &Secret) -> Result<Option<SecretMeta>, TargetError> {
-        let r = self.github.get(http, self.secret_url(), token, "read secret").await?;
-        if r.status.as_u16() == 404 {
+        let known = self.github.listed(http, &self.scope, self.store, &self.name, token).await?;
+        let meta = match known {
+            Some(known) => known,
+            None => self.read(http, token).await?,
+        };
+        let Some(meta) = meta else {
             if self.keeps_access() {
                 self.kept.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(None);
             }
             return Ok(None);
-        }
-        expect_in(&r, 200, "read secret", &self.describe(), self.store)?;
-        let meta = parse_body::<SecretMeta>(&r, "secret")?;
+        };
         if self.keeps_access() && self.kept.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
             let access = match meta.visibility.as_deref() {
                 Some("all") => Access::All,
@@ -366,6 +359,16 @@ impl GithubSecret {
             *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Some(access));
         }
         Ok(Some(meta))
+    }
+
+    /// The secret's own GET; `None` when it does not exist.
+    async fn read(&self, http: &Http, token: &Secret) -> Result<Option<SecretMeta>, TargetError> {
+        let r = self.github.get(http, self.secret_url(), token, "read secret").await?;
+        if r.status.as_u16() == 404 {
+            return Ok(None);
+        }
+        expect_in(&r, 200, "read secret", &self.describe(), self.store)?;
+        parse_body::<SecretMeta>(&r, "secret").map(Some)
     }
 
     /// The repositories an existing `selected` organization secret is shared with, every page.
@@ -805,6 +808,76 @@ mod tests {
                 "PUT https://ghe.example.com/api/v3/repos/acme/app/actions/secrets/MY_TOKEN",
             ],
             "the request floor: one read, one key, the preflight's write and the rotation's"
+        );
+    }
+
+    /// Secrets of one connection: `names` in one scope and store.
+    fn siblings(scope: GithubScope, names: &[&str]) -> Vec<GithubSecret> {
+        let t = secret(scope.clone(), None);
+        let github = t.github.clone();
+        let mut all = vec![t];
+        all.extend(
+            names.iter().map(|n| GithubSecret::new(github.clone(), scope.clone(), Store::Actions, (*n).into(), None)),
+        );
+        all
+    }
+
+    fn listed(names: &[&str], total: usize) -> String {
+        let secrets: Vec<_> = names
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "name": n, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z",
+                    "visibility": "private",
+                })
+            })
+            .collect();
+        serde_json::json!({ "total_count": total, "secrets": secrets }).to_string()
+    }
+
+    #[tokio::test]
+    async fn secrets_of_one_scope_are_read_with_one_list() {
+        let all = siblings(GithubScope::Repo { repository: "acme/app".into() }, &["OTHER", "NEW_ONE"]);
+        let fake = Fake::new();
+        // GitHub lists names in upper case; one of ours is not there yet.
+        fake.reply(200, &listed(&["MY_TOKEN", "OTHER", "UNRELATED"], 3));
+        let http = fake.http();
+        let current = Secret::new("r1-current-0123");
+        assert!(all[0].updated_at(&http, &current).await.unwrap().is_some());
+        assert!(all[1].updated_at(&http, &current).await.unwrap().is_some());
+        assert_eq!(all[2].updated_at(&http, &current).await.unwrap(), None, "not listed: it does not exist");
+        assert_eq!(
+            fake.lines(),
+            ["GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets?per_page=100&page=1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_list_is_read_page_by_page_only_while_it_saves_reads() {
+        let scope = GithubScope::Org { org: "acme".into() };
+        // 150 secrets, 2 readers: 2 pages for 2 reads.
+        let two = siblings(scope.clone(), &["OTHER"]);
+        let fake = Fake::new();
+        let page1: Vec<String> = (0..100).map(|i| format!("S{i}")).collect();
+        let page1: Vec<&str> = page1.iter().map(String::as_str).collect();
+        fake.reply(200, &listed(&page1, 150)).reply(200, &listed(&["MY_TOKEN"], 150));
+        let http = fake.http();
+        let current = Secret::new("r1-current-0123");
+        assert!(two[0].updated_at(&http, &current).await.unwrap().is_some(), "found on page 2");
+        assert_eq!(two[1].updated_at(&http, &current).await.unwrap(), None, "the list is complete");
+        assert_eq!(fake.lines().len(), 2, "{:?}", fake.lines());
+        assert!(fake.lines()[1].ends_with("/orgs/acme/actions/secrets?per_page=100&page=2"), "{:?}", fake.lines());
+
+        // 1,000 secrets, 2 readers: page 1, then each reads its own.
+        let two = siblings(scope, &["OTHER"]);
+        let fake = Fake::new();
+        fake.reply(200, &listed(&page1, 1000)).reply(404, r#"{"message":"Not Found"}"#);
+        let http = fake.http();
+        assert_eq!(two[0].updated_at(&http, &current).await.unwrap(), None);
+        assert_eq!(
+            fake.lines()[1],
+            "GET https://ghe.example.com/api/v3/orgs/acme/actions/secrets/MY_TOKEN",
+            "not on the one page read: its own GET"
         );
     }
 
