@@ -13,7 +13,8 @@
 //! answer after the upstream has rotated; GitHub and GitLab rows against the strict stand-ins;
 //! Vault rows against a real OpenBao behind the proxy, where the old token stays valid until
 //! revoked: a lost answer leaves it untouched, a failed write is rolled back, and only a failed
-//! rollback is critical; AWS Secrets Manager rows against moto behind a second fault proxy.
+//! rollback is critical (their rotations write a Vault KV secret, a GitHub secret and a GitLab
+//! variable); AWS Secrets Manager rows against moto behind a second fault proxy.
 //! The table of results is written to `target/fault-matrix.md`.
 
 mod common;
@@ -458,6 +459,8 @@ fn rows() -> Vec<Row> {
 }
 
 const VAULT_SECRET: &str = "VAULT_TOKEN";
+/// The token that writes the Vault rows' GitLab variable.
+const GL_WRITER: &str = "glpat-matrix-writer-0123456789";
 
 fn vault(name: &str, faults: Vec<Fault>, exit: i32, kept: Kept) -> Row {
     Row { provider: Provider::VaultToken, ..row(format!("vault: {name}"), faults, exit, kept) }
@@ -472,6 +475,12 @@ fn vault_rows() -> Vec<Row> {
     let kv = |rule: Value| merged(json!({ "method": "POST", "path": "/v1/secret/data/ci/app$" }), &rule);
     let gh_put = |rule: Value| {
         merged(json!({ "method": "PUT", "path": format!("/secrets/{VAULT_SECRET}$"), "after": 1, "count": 100 }), &rule)
+    };
+    let gl_put = |count: u32, rule: Value| {
+        merged(
+            json!({ "method": "PUT", "path": format!("/variables/{VAULT_SECRET}$"), "after": 1, "count": count }),
+            &rule,
+        )
     };
     let mut rows = vec![
         vault(
@@ -537,6 +546,17 @@ fn vault_rows() -> Vec<Row> {
             3,
             Rescued,
         ),
+        // The same with a GitLab variable: its update lands, the answer is lost, the retry and
+        // the rollback's re-write are answered 403.
+        vault(
+            "GitLab variable write lands, its answer lost, then refused: the new token kept and rescued",
+            vec![
+                Gitlab(gl_put(1, json!({ "lose_answer": true }))),
+                Gitlab(gl_put(100, json!({ "status": 403, "body": { "message": "403 Forbidden" } }))),
+            ],
+            3,
+            Rescued,
+        ),
         vault(
             "GitHub write fails and the KV rollback fails too: rescued",
             vec![
@@ -587,27 +607,36 @@ fn run_vault_row(row: &Row) -> Outcome {
     bao.kv_put("secret", "ci/app", json!({ "token": t1 }));
     let gh = GitHub::start();
     gh.setup(json!({ "secrets": [ { "scope": ["repo", REPO], "name": VAULT_SECRET, "value": t1, "updated_at": "2026-01-01T00:00:00Z" } ] }));
+    let gl = GitLab::start();
+    gl.token(GL_WRITER, "project", Some(GL_PROJECT), &["api"]);
+    gl.setup(
+        json!({ "variables": [ { "scope": ["project", GL_PROJECT], "key": VAULT_SECRET, "value": t1, "masked": true } ] }),
+    );
     let proxy = FaultProxy::start(&bao.addr);
     for f in &row.faults {
         match f {
             Fault::TokenBefore(rule) => proxy.fault(merged(json!({ "when": "before" }), rule)),
             Fault::TokenAfter(rule) => proxy.fault(merged(json!({ "when": "after" }), rule)),
             Fault::Github(rule) => gh.fault(rule.clone()),
-            Fault::Gitlab(_) | Fault::Aws(_) => unreachable!(),
+            Fault::Gitlab(rule) => gl.fault(rule.clone()),
+            Fault::Aws(_) => unreachable!(),
         }
     }
     let bin = Bin::actions(&["rotate", "--config", "c.yml"]);
     let (age_id, recipient) = age_key(bin.dir());
     let config = format!(
-        "github: {{ token: {{ env: GH }} }}\nvault: {{ addr: '{}' }}\nrescue_recipient: {recipient}\nrotations:\n\
+        "github: {{ token: {{ env: GH }} }}\ngitlab: {{ url: '{}', token: {{ env: GLW }} }}\nvault: {{ addr: '{}' }}\n\
+         rescue_recipient: {recipient}\nrotations:\n\
          - name: ci-vault\n  provider: {{ type: vault-token, token: {{ env: T1 }}, vault_role: ci-rotate, grace: 0 }}\n  targets:\n\
          \x20 - vault_kv: {{ path: ci/app }}\n\
-         \x20 - github: {{ repository: {REPO}, secret: {VAULT_SECRET} }}\n",
-        proxy.url
+         \x20 - github: {{ repository: {REPO}, secret: {VAULT_SECRET} }}\n\
+         \x20 - gitlab: {{ project: {GL_PROJECT}, variable: {VAULT_SECRET} }}\n",
+        gl.url, proxy.url
     );
     std::fs::write(bin.dir().join("c.yml"), config).unwrap();
     let bin = bin
         .env("GH", GH_TOKEN)
+        .env("GLW", GL_WRITER)
         .env("T1", &t1)
         .env("GITHUB_API_URL", &gh.url)
         .env("INPUT_LOG_LEVEL", "debug")
@@ -621,33 +650,50 @@ fn run_vault_row(row: &Row) -> Outcome {
     let rotation = &report["rotations"][0];
     let in_kv = bao.kv("secret", "ci/app").and_then(|(d, _)| d["token"].as_str().map(str::to_owned));
     let in_gh = gh.repo_secret(REPO, VAULT_SECRET);
+    let in_gl = gl
+        .variable(json!(["project", GL_PROJECT]), VAULT_SECRET, "*")
+        .and_then(|v| v["value"].as_str().map(str::to_owned));
     let rescued = rotation["rescue_file"]
         .as_str()
         .map(|f| age_decrypt(&age_id, &dir.path().join(Path::new(f).file_name().unwrap())));
     let alive = |t: &str| bao.lookup(t).is_some();
     let issued = proxy.issued();
+    // Whatever a target holds must be valid: a target left holding a revoked token locks its
+    // pipeline out.
+    let all_alive = [&in_kv, &in_gh, &in_gl].iter().all(|t| t.as_deref().is_some_and(alive));
     let kept = match row.kept {
-        Kept::Untouched if in_kv.as_deref() == Some(&t1) && in_gh.as_deref() == Some(&t1) && alive(&t1) => {
+        Kept::Untouched
+            if in_kv.as_deref() == Some(&t1)
+                && in_gh.as_deref() == Some(&t1)
+                && in_gl.as_deref() == Some(&t1)
+                && alive(&t1) =>
+        {
             match issued.iter().find(|t| **t != t1 && alive(t)) {
                 // A token whose answer never arrived lives until its TTL: nobody can hold it.
                 Some(_) if rotation["new_fingerprint"].is_string() => Err("a new token stayed valid".to_owned()),
                 _ => Ok(()),
             }
         }
-        Kept::Stored if in_kv.as_deref().is_some_and(|s| s != t1 && alive(s)) && in_kv == in_gh => Ok(()),
-        Kept::Rescued if rescued.as_deref().is_some_and(alive) && rotation["status"] == "critical" && alive(&t1) => {
+        Kept::Stored if in_kv.as_deref().is_some_and(|s| s != t1 && alive(s)) && in_kv == in_gh && in_kv == in_gl => {
+            Ok(())
+        }
+        Kept::Rescued
+            if rescued.as_deref().is_some_and(alive) && rotation["status"] == "critical" && alive(&t1) && all_alive =>
+        {
             Ok(())
         }
         other => Err(format!(
-            "expected {other:?}: KV holds the old token {}, GitHub {}, old alive {}, rescued {}",
+            "expected {other:?}: KV holds the old token {}, GitHub {}, GitLab {}, old alive {}, every target's \
+             token alive {all_alive}, rescued {}",
             in_kv.as_deref() == Some(&t1),
             in_gh.as_deref() == Some(&t1),
+            in_gl.as_deref() == Some(&t1),
             alive(&t1),
             rescued.is_some()
         )),
     };
     gh.take_errors();
-    let mut values = vec![t1.clone(), GH_TOKEN.to_owned()];
+    let mut values = vec![t1.clone(), GH_TOKEN.to_owned(), GL_WRITER.to_owned()];
     values.extend(issued);
     let mut leaked = leaks(dir.path(), &stdout, &stderr, &values);
     for (place, text) in [

@@ -181,6 +181,14 @@ fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
     Ok(vec![Planned { value: ctx.value, target: Arc::new(variable) }])
 }
 
+/// One write request's outcome, over its attempts.
+struct Sent {
+    attempts: u32,
+    result: Result<Response, TargetError>,
+    /// Some attempt got no answer after its request may have reached GitLab.
+    unanswered: bool,
+}
+
 #[derive(Deserialize)]
 struct Variable {
     #[serde(default)]
@@ -262,7 +270,7 @@ impl GitlabVariable {
     }
 
     /// Creates the variable (POST to the collection).
-    async fn create(&self, http: &Http, value: &Secret, live: &Secret) -> (u32, Result<Response, TargetError>) {
+    async fn create(&self, http: &Http, value: &Secret, live: &Secret) -> Sent {
         let mut body = self.fields(value);
         body["key"] = self.key.clone().into();
         if self.masked_and_hidden {
@@ -272,7 +280,7 @@ impl GitlabVariable {
     }
 
     /// Updates the variable in its environment scope (PUT).
-    async fn update(&self, http: &Http, value: &Secret, live: &Secret) -> (u32, Result<Response, TargetError>) {
+    async fn update(&self, http: &Http, value: &Secret, live: &Secret) -> Sent {
         self.send_json(http, Method::PUT, self.item(), self.fields(value), live).await
     }
 
@@ -283,47 +291,52 @@ impl GitlabVariable {
         url: url::Url,
         body: serde_json::Value,
         live: &Secret,
-    ) -> (u32, Result<Response, TargetError>) {
+    ) -> Sent {
         let req = self.gitlab.request(method, url, live).json(body);
         let at = self.gitlab.send(http, &format!("write {}", self.describe()), &req).await;
-        (at.attempts, at.result.map_err(|e| TargetError(format!("{}: {e}", self.describe()))))
+        Sent {
+            attempts: at.attempts,
+            result: at.result.map_err(|e| TargetError(format!("{}: {e}", self.describe()))),
+            unanswered: at.unanswered,
+        }
     }
 
     /// Updates, or creates when missing. `known_missing`: the preflight has just read that the
     /// variable does not exist, so the update that could only answer 404 is skipped.
+    ///
+    /// A failed upsert is `unanswered` when any attempt of any of its sends got no answer: that
+    /// attempt may have stored the value, whatever the later attempts were answered (a lost
+    /// update answer, then a 403).
     async fn upsert(&self, http: &Http, value: &Secret, live: &Secret, known_missing: bool) -> Written {
-        let mut attempts = 0;
+        let (mut attempts, mut unanswered) = (0, false);
+        let mut tally = |s: Sent| {
+            attempts += s.attempts;
+            unanswered |= s.unanswered;
+            s.result
+        };
         let mut r = None;
         if !known_missing {
-            let (a, updated) = self.update(http, value, live).await;
-            attempts += a;
-            match updated {
+            match tally(self.update(http, value, live).await) {
                 Ok(u) if u.status.as_u16() == 404 && is_missing_variable(&u) => {}
                 other => r = Some(other),
             }
         }
         let r = match r {
             Some(r) => r,
-            None => {
-                let (a, created) = self.create(http, value, live).await;
-                attempts += a;
-                match created {
-                    // An earlier attempt's create went through: update what it made.
-                    Ok(c) if c.status.as_u16() == 400 && is_taken(&c) => {
-                        let (a, again) = self.update(http, value, live).await;
-                        attempts += a;
-                        again
-                    }
-                    other => other,
-                }
-            }
+            None => match tally(self.create(http, value, live).await) {
+                // An earlier attempt's create went through: update what it made.
+                Ok(c) if c.status.as_u16() == 400 && is_taken(&c) => tally(self.update(http, value, live).await),
+                other => other,
+            },
         };
-        let unanswered = r.is_err();
         let result = match r {
             Ok(r) if r.status.is_success() => Ok(()),
             Ok(r) => Err(status_error(&r, "write", &self.describe())),
             Err(e) => Err(e),
         };
+        // A transport error on the last attempt is unanswered too (the retry loop counts it,
+        // unless the request was surely never sent).
+        let unanswered = unanswered && result.is_err();
         Written { attempts, result, unanswered }
     }
 
@@ -455,6 +468,7 @@ mod tests {
 
     use super::*;
     use crate::http::testing::{json_body, Fake};
+    use crate::http::HttpError;
     use crate::inputs::{Env, Inputs};
     use crate::services::Service;
 
@@ -502,6 +516,75 @@ mod tests {
                 "variable_type": "env_var", "environment_scope": "prod", "description": "rotated",
             })
         );
+    }
+
+    const COLLECTION: &str = "https://gl.example.com/api/v4/projects/acme%2Fapp/variables";
+
+    /// A write whose first attempt got no answer may have landed, whatever came after; a write
+    /// refused on every attempt did not.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_then_a_refusal_may_have_landed() {
+        let v = variable(false);
+        let (value, live) = (Secret::new("r2-new-0123"), Secret::new("unused-live"));
+        let forbidden = r#"{"message":"403 Forbidden"}"#;
+
+        let fake = Fake::new();
+        fake.fail(HttpError::Transport("connection closed before message completed".into())).reply(403, forbidden);
+        let w = v.write(&fake.http(), &value, &live).await;
+        assert!(w.result.unwrap_err().0.contains("HTTP 403"));
+        assert_eq!((w.attempts, w.unanswered), (2, true));
+        assert_eq!(fake.lines(), [format!("PUT {ITEM}"), format!("PUT {ITEM}")]);
+
+        // The same when the later attempts are all answered 5xx, until the retries run out.
+        let fake = Fake::new();
+        fake.fail(HttpError::Transport("connection closed before message completed".into()));
+        for _ in 1..crate::http::MAX_ATTEMPTS {
+            fake.reply(502, r#"{"message":"502 Bad Gateway"}"#);
+        }
+        let w = v.write(&fake.http(), &value, &live).await;
+        assert!(w.result.unwrap_err().0.contains("HTTP 502"));
+        assert_eq!((w.attempts, w.unanswered), (crate::http::MAX_ATTEMPTS, true));
+
+        let fake = Fake::new();
+        fake.reply(403, forbidden);
+        let w = v.write(&fake.http(), &value, &live).await;
+        assert!(w.result.is_err());
+        assert_eq!((w.attempts, w.unanswered), (1, false));
+
+        // A connection that was never made: the request never reached GitLab.
+        let fake = Fake::new();
+        for _ in 0..crate::http::MAX_ATTEMPTS {
+            fake.fail(HttpError::NotSent("connection refused".into()));
+        }
+        let w = v.write(&fake.http(), &value, &live).await;
+        assert!(w.result.is_err());
+        assert!(!w.unanswered);
+    }
+
+    /// The answer lost is the create's: its retry finds the key taken, and the update of what
+    /// it made is refused. The variable may hold the value.
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_create_answer_counts_over_the_update_after_it() {
+        let v = variable(false);
+        let fake = Fake::new();
+        fake.reply(404, r#"{"message":"404 Variable Not Found"}"#)
+            .fail(HttpError::Timeout(std::time::Duration::from_secs(30)))
+            .reply(400, r#"{"message":{"key":["(MY_TOKEN) has already been taken"]}}"#)
+            .reply(403, r#"{"message":"403 Forbidden"}"#);
+        let w = v.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused-live")).await;
+        assert!(w.result.is_err());
+        assert_eq!((w.attempts, w.unanswered), (4, true));
+        assert_eq!(
+            fake.lines(),
+            [format!("PUT {ITEM}"), format!("POST {COLLECTION}"), format!("POST {COLLECTION}"), format!("PUT {ITEM}")]
+        );
+
+        // Written in the end: nothing to roll back, whatever an attempt lost.
+        let fake = Fake::new();
+        fake.fail(HttpError::Transport("connection reset".into())).reply(200, "{}");
+        let w = v.write(&fake.http(), &Secret::new("r2-new-0123"), &Secret::new("unused-live")).await;
+        w.result.unwrap();
+        assert!(!w.unanswered);
     }
 
     #[tokio::test]
