@@ -24,7 +24,9 @@
 //!    than asked (and could not be rolled back) is age-encrypted to the operator's key (rescue).
 //!    Stored everywhere: the provider **finishes** (revokes the old credential when there is no
 //!    overlap);
-//! 9. **report** — what happened, with fingerprints and accessors, never values.
+//! 9. **close** — whatever the outcome, the provider gives up what it acquired for the run (the
+//!    token of an AppRole login is revoked);
+//! 10. **report** — what happened, with fingerprints and accessors, never values.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -146,6 +148,8 @@ pub async fn rotate_one(r: &Rotation, dry_run: bool, ctx: &Context<'_>) -> (Rota
     for p in &r.targets {
         p.target.release(&r.name);
     }
+    let closed = r.provider.close(ctx.http).await;
+    record(r, closed, &mut rep);
     match outcome {
         Ok(rotated) => (rep, Some(rotated)),
         Err(stop) => {
@@ -737,6 +741,10 @@ mod tests {
             self.log.lock().unwrap().push(format!("discard {}", rotated.credential.expose()));
             Ok(Retired { revoked: vec!["acc-2".into()], failed: vec![] })
         }
+        async fn close(&self, _http: &Http) -> Retired {
+            self.log.lock().unwrap().push("close".into());
+            Retired { revoked: vec![], failed: vec!["a login token could not be revoked".into()] }
+        }
     }
 
     struct FakeTarget {
@@ -855,9 +863,11 @@ mod tests {
                 "write at a2-new-access as r2-new-credential",
                 "write rt r2-new-credential as r2-new-credential",
                 "finish",
+                "close",
             ]
         );
         assert_eq!(rep.revoked, ["acc-0"], "what the provider retired is reported");
+        assert_eq!(rep.not_revoked, ["a login token could not be revoked"], "a warning, not a failure");
         assert_eq!(masked, ["r2-new-credential", "a2-new-access"], "masked before anything is written");
         assert_eq!(rep.new_fingerprint, Some(Secret::new("r2-new-credential").fingerprint()));
     }
@@ -883,7 +893,7 @@ mod tests {
         assert_eq!(rep.status, RotationStatus::Planned);
         assert_eq!(rep.targets[0].status, TargetStatus::Planned);
         assert_eq!(rep.targets[0].note.as_deref(), Some("would create"));
-        assert_eq!(calls(&log), ["check", "preflight rt r1-current"]);
+        assert_eq!(calls(&log), ["check", "preflight rt r1-current", "close"]);
     }
 
     #[tokio::test]
@@ -897,7 +907,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (rep, _) = run_one(&r, false, dir.path()).await;
         assert_eq!(rep.status, RotationStatus::Rejected);
-        assert_eq!(calls(&log), ["check"]);
+        assert_eq!(calls(&log), ["check", "close"], "closed after a failure too");
+        assert_eq!(rep.not_revoked, ["a login token could not be revoked"]);
     }
 
     #[tokio::test]
@@ -911,7 +922,7 @@ mod tests {
         assert_eq!(rep.status, RotationStatus::Skipped);
         assert_eq!(
             calls(&log),
-            ["check", "updated_at rt"],
+            ["check", "updated_at rt", "close"],
             "only credential targets tell the age; nothing is retired without a preflight"
         );
     }
@@ -979,7 +990,7 @@ mod tests {
         young.min_age = Some(Duration::from_secs(3600));
         log.lock().unwrap().clear();
         run_one(&young, true, dir.path()).await;
-        assert_eq!(calls(&log), ["check", "updated_at rt"], "a dry run skipped as fresh retires nothing");
+        assert_eq!(calls(&log), ["check", "updated_at rt", "close"], "a dry run skipped as fresh retires nothing");
     }
 
     #[tokio::test]
@@ -1014,7 +1025,7 @@ mod tests {
             ],
             "the old value goes back with the old credential"
         );
-        assert_eq!(rest, ["discard r2-new-credential"], "the new one is revoked; no finish");
+        assert_eq!(rest, ["discard r2-new-credential", "close"], "the new one is revoked; no finish");
         let error = rep.error.unwrap();
         assert!(error.contains("rolled back: the old refresh_token is back in fake a"), "{error}");
         assert!(error.contains("was revoked"), "{error}");

@@ -63,9 +63,11 @@ impl Secret {
         format!("sha256:{hex}")
     }
 
-    /// True when both hold the same value.
+    /// True when both hold the same value, compared in constant time (the time taken tells
+    /// nothing of where two values of one length differ).
     pub fn same_as(&self, other: &Secret) -> bool {
-        self.expose() == other.expose()
+        use subtle::ConstantTimeEq;
+        bool::from(self.expose().as_bytes().ct_eq(other.expose().as_bytes()))
     }
 }
 
@@ -106,6 +108,14 @@ mod tests {
     fn fingerprint_is_sha256_prefix() {
         // sha256("abc") = ba7816bf8f01cfea...
         assert_eq!(Secret::new("abc").fingerprint(), "sha256:ba7816bf8f01");
+    }
+
+    #[test]
+    fn values_compare_by_value_not_by_copy() {
+        let a = Secret::new("s.shared-token-0123456789");
+        assert!(a.same_as(&Secret::new("s.shared-token-0123456789")), "two copies of one value");
+        assert!(!a.same_as(&Secret::new("s.shared-token-0123456780")), "one byte apart");
+        assert!(!a.same_as(&Secret::new("s.shared-token")), "a prefix");
     }
 
     #[test]

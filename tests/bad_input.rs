@@ -306,6 +306,9 @@ fn bad_inputs_exit_2_with_one_clear_line_and_contact_nothing() {
         case("config: a literal client key", "vault.tls.client_key").config(
             "vault: { addr: 'https://vault.example.com', tls: { client_cert: c.pem, client_key: 'sup3r-s3cret' } }\nrotations:\n- name: a\n  provider: { type: vault-token, token: { env: RT } }\n  targets:\n  - vault_kv: { path: ci/app }\n",
         ),
+        case("config: grace 0 revokes a token another rotation writes with", "rotations[0].provider.grace").config(
+            "vault: { addr: 'https://vault.example.com', token: { env: RT } }\nrotations:\n- name: ci-token\n  provider: { type: vault-token, token: { env: RT }, grace: 0 }\n  targets:\n  - vault_kv: { path: ci/app }\n- name: other\n  provider: { type: vault-token, token: { env: GH_SECRETS_TOKEN } }\n  targets:\n  - vault_kv: { path: ci/other }\n",
+        ),
         case("config: an unknown tls key", "rotations[0].provider.tls.cert").config(
             "github: { token: { env: GH_SECRETS_TOKEN } }\nrotations:\n- name: a\n  provider: { type: oauth2, token_url: 'https://auth.example.com/token', client_id: c, refresh_token: { env: RT }, tls: { cert: c.pem } }\n  targets:\n  - github: { repository: acme/app, secret: A }\n",
         ),

@@ -1,7 +1,9 @@
 //! Vault and OpenBao end to end, against a real OpenBao dev server: `vault-token` rotations
 //! chained with deferred revocation, `grace: 0`, a role that makes child tokens, rollback when a
-//! target fails after the preflight, AppRole secret IDs, and KV version 2 check-and-set with
-//! another writer in between, in a namespace.
+//! target fails after the preflight, AppRole secret IDs (and no login token left after a failed
+//! rotation), KV version 2 check-and-set with another writer in between, in a namespace, and
+//! rotations of one run writing fields of one secret; a `grace: 0` token that another rotation
+//! of the run authenticates with is refused.
 
 mod common;
 
@@ -439,4 +441,189 @@ fn check_and_a_dry_run_change_nothing_in_vault() {
     assert!(bao.kv("secret", "ci/new").is_none(), "nothing was created");
     assert!(bao.lookup(&t1).is_some());
     assert_eq!(bao.accessors().len(), 2, "no token was made (root's and T1)");
+}
+
+/// Two rotations whose KV targets are both written with the `vault:` token, T1: `ci-token`
+/// rotates T1 itself (with `grace`), `other` rotates T2.
+fn shared_token_config(bao: &Bao, grace: &str, parallel: u32) -> String {
+    format!(
+        "vault: {{ addr: '{}', token: {{ env: T1 }} }}\nparallel_rotations: {parallel}\nrotations:\n\
+         - name: ci-token\n  provider: {{ type: vault-token, token: {{ env: T1 }}, vault_role: ci-rotate, grace: {grace} }}\n  targets: [ {{ vault_kv: {{ path: ci/app }} }} ]\n\
+         - name: other\n  provider: {{ type: vault-token, token: {{ env: T2 }}, vault_role: ci-rotate }}\n  targets: [ {{ vault_kv: {{ path: ci/other }} }} ]\n",
+        bao.addr
+    )
+}
+
+fn run_config(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut args = vec!["rotate", "--config", "c.yml", "--report", "secret-rotator-report.json"];
+    args.extend_from_slice(extra);
+    let mut bin = Bin::new(&args);
+    std::fs::write(bin.dir().join("c.yml"), config).unwrap();
+    for (k, v) in env {
+        bin = bin.env(k, v);
+    }
+    bin.run()
+}
+
+#[test]
+fn a_token_that_grace_0_revokes_mid_run_may_not_authenticate_another_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.log");
+    let bao = Bao::start_audited(&audit);
+    setup(&bao);
+    let (t1, _) = first_token(&bao);
+    let (t2, _) = first_token(&bao);
+    bao.kv_put("secret", "ci/app", json!({ "token": t1 }));
+    bao.kv_put("secret", "ci/other", json!({ "token": t2 }));
+    let audited = || std::fs::read_to_string(&audit).unwrap().lines().count();
+
+    // grace 0 would revoke T1 while `other` still writes with it: refused before anything is sent,
+    // whatever the parallelism.
+    for parallel in [2, 1] {
+        let seen = audited();
+        let run = run_config(&shared_token_config(&bao, "0", parallel), &[], &[("T1", &t1), ("T2", &t2)]);
+        assert_eq!(run.code, 2, "parallel {parallel}: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {}", run.stderr);
+        let line = lines[0];
+        assert!(line.contains("rotations[0].provider.grace") && line.contains("`ci-token`"), "{line}");
+        assert!(line.contains("`other`") && line.contains("a token of its own") && line.contains("grace"), "{line}");
+        assert_eq!(audited(), seen, "nothing was sent to Vault");
+        assert_no_leak(&run, &[&t1, &t2]);
+    }
+    assert_eq!(stored(&bao).0, t1);
+    assert!(bao.lookup(&t1).is_some());
+
+    // With a grace T1 stays valid through the run: both rotate.
+    let run = run_config(&shared_token_config(&bao, "10m", 2), &[], &[("T1", &t1), ("T2", &t2)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (t1b, _, _) = stored(&bao);
+    let t2b = bao.kv("secret", "ci/other").unwrap().0["token"].as_str().unwrap().to_owned();
+    assert!(t1b != t1 && t2b != t2);
+    assert!(bao.lookup(&t1).is_some(), "T1 is in its grace");
+
+    // grace 0 when only the rotation's own target uses the token: revoked after every write.
+    let run = run_config(&shared_token_config(&bao, "0", 2), &["--only", "ci-token"], &[("T1", &t1b)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (t1c, _, _) = stored(&bao);
+    assert_ne!(t1c, t1b);
+    assert!(bao.lookup(&t1b).is_none(), "revoked at once");
+    assert!(bao.lookup(&t1c).is_some());
+}
+
+/// What the token of an AppRole login may do: manage the secret IDs of its own role.
+const APPROLE_SELF: &str = r#"
+path "auth/approle/role/ci/secret-id" { capabilities = ["update"] }
+path "auth/approle/role/ci/secret-id/lookup" { capabilities = ["update"] }
+path "auth/approle/role/ci/secret-id-accessor/destroy" { capabilities = ["update"] }
+"#;
+
+/// A new secret ID of role `ci`.
+fn new_secret_id(bao: &Bao) -> String {
+    bao.root("POST", "auth/approle/role/ci/secret-id", json!({}))["data"]["secret_id"].as_str().unwrap().to_owned()
+}
+
+/// An AppRole rotation without `vault_token` (it logs in with the current secret ID) into the
+/// GitHub secret `secret`.
+fn rotate_approle_by_login(bao: &Bao, gh: &GitHub, role_id: &str, secret_id: &str, secret: &str) -> Run {
+    let config = format!(
+        "github: {{ token: {{ env: GH }} }}\nvault: {{ addr: '{}' }}\nrotations:\n\
+         - name: ci-approle\n  provider: {{ type: vault-approle, role_name: ci, role_id: {role_id}, secret_id: {{ env: SID }} }}\n  targets: [ {{ github: {{ repository: {REPO}, secret: {secret} }} }} ]\n",
+        bao.addr
+    );
+    run_config(&config, &[], &[("GH", GH_TOKEN), ("SID", secret_id), ("GITHUB_API_URL", &gh.url)])
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn an_approle_rotation_that_fails_leaves_no_login_token_alive() {
+    let bao = Bao::start();
+    let gh = GitHub::start();
+    bao.root("POST", "sys/auth/approle", json!({ "type": "approle" }));
+    bao.policy("approle-self", APPROLE_SELF);
+    bao.root("POST", "auth/approle/role/ci", json!({ "token_policies": ["default"] }));
+    let role_id =
+        bao.root("GET", "auth/approle/role/ci/role-id", Value::Null)["data"]["role_id"].as_str().unwrap().to_owned();
+    let put = |name: &str, value: &str| {
+        gh.setup(json!({ "secrets": [ { "scope": ["repo", REPO], "name": name, "value": value, "updated_at": "2026-01-01T00:00:00Z" } ] }))
+    };
+
+    // The login's token may not create secret IDs: the rotation fails after the login.
+    let s1 = new_secret_id(&bao);
+    put("SID_REFUSED", &s1);
+    let before = sorted(bao.accessors());
+    let run = rotate_approle_by_login(&bao, &gh, &role_id, &s1, "SID_REFUSED");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("logged in with the current secret ID"), "the run logged in: {}", run.stderr);
+    let error = run.report()["rotations"][0]["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("refused to create a secret ID"), "{error}");
+    assert_eq!(sorted(bao.accessors()), before, "the login's token is revoked");
+    assert!(logs_in(&bao, &role_id, &s1), "the secret ID is unchanged and valid");
+    assert_no_leak(&run, &[&s1]);
+
+    // A single-use secret ID: the login spends it, so a write that fails cannot be rolled back
+    // (critical); the login's token is revoked all the same.
+    bao.root("POST", "auth/approle/role/ci", json!({ "token_policies": ["approle-self"], "secret_id_num_uses": 1 }));
+    let s2 = new_secret_id(&bao);
+    put("SID_CRITICAL", &s2);
+    gh.fault(json!({ "method": "PUT", "path": "/secrets/SID_CRITICAL$", "after": 1, "count": 10, "status": 403, "body": { "message": "Resource not accessible by integration" } }));
+    let before = sorted(bao.accessors());
+    let run = rotate_approle_by_login(&bao, &gh, &role_id, &s2, "SID_CRITICAL");
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("logged in with the current secret ID"), "{}", run.stderr);
+    assert_eq!(sorted(bao.accessors()), before, "the login's token is revoked");
+    assert!(run.report()["rotations"][0].get("not_revoked").is_none(), "{}", run.report());
+
+    // Unlimited uses: the new secret ID is verified by a login, then the write fails and is
+    // rolled back; neither login's token is left.
+    bao.root("POST", "auth/approle/role/ci", json!({ "token_policies": ["approle-self"], "secret_id_num_uses": 0 }));
+    let s3 = new_secret_id(&bao);
+    put("SID_ROLLBACK", &s3);
+    gh.fault(json!({ "method": "PUT", "path": "/secrets/SID_ROLLBACK$", "after": 1, "count": 10, "status": 403, "body": { "message": "Resource not accessible by integration" } }));
+    let before = sorted(bao.accessors());
+    let run = rotate_approle_by_login(&bao, &gh, &role_id, &s3, "SID_ROLLBACK");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(sorted(bao.accessors()), before, "the logins' tokens are revoked");
+    assert!(logs_in(&bao, &role_id, &s3), "the old secret ID stays valid");
+    gh.take_errors();
+}
+
+#[test]
+fn rotations_writing_their_own_keys_of_one_kv_secret_at_once_never_contend() {
+    const N: usize = 12;
+    let bao = Bao::start();
+    setup(&bao);
+    let (writer, _) = bao.token(None, json!({ "policies": ["ci-rotate"], "ttl": "1h" }));
+    let tokens: Vec<String> = (0..N).map(|_| first_token(&bao).0).collect();
+    let mut data = json!({ "keep": "me" });
+    for (i, t) in tokens.iter().enumerate() {
+        data[format!("token_{i}")] = json!(t);
+    }
+    bao.kv_put("secret", "ci/shared", data);
+
+    let mut config =
+        format!("vault: {{ addr: '{}', token: {{ env: WRITER }} }}\nparallel_rotations: {N}\nrotations:\n", bao.addr);
+    for i in 0..N {
+        config.push_str(&format!(
+            "- name: token-{i}\n  provider: {{ type: vault-token, token: {{ env: T{i} }}, vault_role: ci-rotate }}\n  targets: [ {{ vault_kv: {{ path: ci/shared, field: token_{i} }} }} ]\n"
+        ));
+    }
+    let names: Vec<String> = (0..N).map(|i| format!("T{i}")).collect();
+    let mut env: Vec<(&str, &str)> = names.iter().map(String::as_str).zip(tokens.iter().map(String::as_str)).collect();
+    env.push(("WRITER", &writer));
+    let run = run_config(&config, &[], &env);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("check-and-set"), "rotations of one run never race each other: {}", run.stderr);
+    let (data, version) = bao.kv("secret", "ci/shared").unwrap();
+    assert_eq!(data["keep"], "me", "the other field is kept");
+    for (i, old) in tokens.iter().enumerate() {
+        let new = data[format!("token_{i}")].as_str().unwrap();
+        assert_ne!(new, old, "token_{i} holds its new token");
+        assert!(bao.lookup(new).is_some(), "token_{i}'s new token is valid");
+    }
+    assert_eq!(version, 1 + N as u64, "each rotation wrote once, none over another");
 }

@@ -241,7 +241,57 @@ fn from_config(doc: &Document, inputs: &Inputs, env: &Env, only: &[String], dry_
         rotations.push(rotation);
         freshness.push(fresh);
     }
+    check_revoked_in_run(&rotations)?;
     Ok(Plan { dry_run, rotations, parallel, freshness, timeout: settings.timeout, ca_pem: settings.ca_pem, alert })
+}
+
+/// A credential that one rotation revokes during the run (a Vault token with `grace: 0`, revoked
+/// as soon as its own targets hold the new one) may not be what another rotation of the run
+/// authenticates with: that one would fail once it is revoked, perhaps after rotating its own
+/// credential, whatever the order and parallelism. The rotation's own targets may use it: it is
+/// revoked after every one of them is written. Compared by value, in constant time.
+fn check_revoked_in_run(rotations: &[Rotation]) -> Result<(), InputError> {
+    for (i, r) in rotations.iter().enumerate() {
+        let Some((revoked, input)) = r.provider.revoked_in_run() else { continue };
+        let users: Vec<(&str, String)> = rotations
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .filter_map(|(_, other)| authenticates_with(other, revoked).map(|how| (other.name.as_str(), how)))
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let what = r.provider.kind().credential;
+        let named: Vec<String> = users.iter().map(|(name, how)| format!("`{name}` ({how})")).collect();
+        let names: Vec<String> = users.iter().map(|(name, _)| format!("`{name}`")).collect();
+        let (rotation, verb) =
+            if users.len() == 1 { ("rotation", "authenticates") } else { ("rotations", "authenticate") };
+        return Err(InputError::new(
+            input,
+            format!(
+                "0 revokes the {what} of rotation `{}` as soon as its own targets hold the new one, but {rotation} {} \
+                 {verb} with the same {what} and would fail from then on, perhaps after rotating its own credential. \
+                 Give {} a {what} of its own, or set this to a duration (the default is 15m): the old {what} then stays \
+                 valid through the run, and a later run revokes it",
+                r.name,
+                named.join(", "),
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Where rotation `r` authenticates with `secret`, if it does: its provider, or one of its targets.
+fn authenticates_with(r: &Rotation, secret: &crate::secret::Secret) -> Option<String> {
+    if r.provider.authenticates_with().iter().any(|s| s.same_as(secret)) {
+        return Some("its provider".to_owned());
+    }
+    r.targets
+        .iter()
+        .find(|t| t.target.authenticates_with().iter().any(|s| s.same_as(secret)))
+        .map(|t| format!("its target {}", t.target.describe()))
 }
 
 fn config_provider(item: &Fields, services: &Services) -> Result<Box<dyn Provider>, InputError> {
@@ -604,6 +654,40 @@ mod tests {
         assert_eq!((f.max_age, f.warn_before), (Some(2 * day), 3 * day));
         let f = freshness_with(&[("INPUT_MAX_AGE", "2d")]).unwrap();
         assert_eq!((f.min_age, f.max_age), (None, Some(2 * day)), "max_age without min_age");
+    }
+
+    #[test]
+    fn a_token_revoked_mid_run_may_not_authenticate_another_rotation() {
+        let yaml = |grace: &str, b_manager: &str| {
+            format!(
+                "vault: {{ addr: 'https://vault.example.com', token: {{ env: T1 }} }}\nrotations:\n\
+                 - name: a\n  provider: {{ type: vault-token, token: {{ env: T1_COPY }}, grace: {grace} }}\n  targets: [ {{ vault_kv: {{ path: ci/a }} }} ]\n\
+                 - name: b\n  provider: {{ type: vault-approle, role_name: ci, role_id: r, secret_id: {{ env: SID }}{b_manager} }}\n  targets: [ {{ vault_kv: {{ path: ci/b }} }} ]\n"
+            )
+        };
+        let env = Env::from_pairs([
+            ("T1", "s.shared-token-0123456789"),
+            ("T1_COPY", "s.shared-token-0123456789"),
+            ("T2", "s.other-token-0123456789"),
+            ("SID", "secret-id-0123456789"),
+        ]);
+        let plan = |text: String, only: &[&str]| {
+            let (_dir, mut opts) = config(&text);
+            opts.only = only.iter().map(|s| s.to_string()).collect();
+            build(&inputs(&env), &env, &opts)
+        };
+        // b manages its secret IDs with vault.token, the very value a revokes: compared by value.
+        let err = plan(yaml("0", ""), &[]).err().unwrap();
+        assert_eq!(err.input, "rotations[0].provider.grace");
+        assert!(err.message.contains("rotation `a`") && err.message.contains("`b` (its provider)"), "{err}");
+        assert!(!err.to_string().contains("s.shared-token"), "never the value: {err}");
+        // With its own vault_token, b still writes its KV target with vault.token.
+        let err = plan(yaml("0", ", vault_token: { env: T2 }"), &[]).err().unwrap();
+        assert!(err.message.contains("`b` (its target Vault https://vault.example.com secret secret/ci/b"), "{err}");
+        // A grace outlasts the run; a rotation whose own target uses the token is revoked last;
+        // a rotation not selected does not run.
+        assert!(plan(yaml("15m", ""), &[]).is_ok());
+        assert!(plan(yaml("0", ""), &["a"]).is_ok());
     }
 
     #[test]

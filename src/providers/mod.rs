@@ -108,6 +108,18 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     fn writes_to(&self, _service: &str) -> bool {
         false
     }
+    /// The secrets this provider authenticates with (its own credential included), so the plan
+    /// can refuse a run in which another rotation revokes one of them ([`Provider::revoked_in_run`]).
+    fn authenticates_with(&self) -> Vec<&Secret> {
+        Vec::new()
+    }
+    /// The credential this rotation revokes during the run, as soon as its own targets hold the
+    /// new one (a Vault token with `grace: 0`), and the input that makes it so
+    /// (`rotations[0].provider.grace`). Every other rotation of the run that authenticates with
+    /// the same value would fail from then on, so the plan refuses that.
+    fn revoked_in_run(&self) -> Option<(&Secret, &str)> {
+        None
+    }
     /// Checks the current credential without consuming it, where the upstream can (a rotating
     /// refresh token cannot be checked: using it spends it). Part of the preflight.
     async fn check(&self, _http: &Http) -> Result<Checked, ProviderError> {
@@ -141,5 +153,11 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// stays valid. `Err` says what failed and how to revoke it by hand.
     async fn discard(&self, _http: &Http, _rotated: &Rotated) -> Result<Retired, String> {
         Err("this provider cannot revoke a new credential".to_owned())
+    }
+    /// Called once the rotation is over, whatever its outcome (a failure at any stage, a dry
+    /// run, a skip): gives up what the provider acquired for the run (an AppRole login's token)
+    /// and reports what it retired that no other stage reported. A failure here is a warning.
+    async fn close(&self, _http: &Http) -> Retired {
+        Retired::default()
     }
 }

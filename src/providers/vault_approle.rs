@@ -9,6 +9,8 @@
 //! this role's secret IDs). Without one, each rotation logs in with `role_id` and the current
 //! `secret_id` (which spends one of its uses, where the role limits them) and manages with that
 //! login's token; the check cannot look the secret ID up without spending it, so it does not.
+//! Every token a login of the run created is revoked once the rotation is over, whatever its
+//! outcome ([`Provider::close`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -157,8 +159,10 @@ struct Login {
 struct Seen {
     current: Option<SecretIdInfo>,
     pending: Vec<Predecessor>,
-    /// The token of this run's own login (no `vault_token`), revoked once the rotation is done.
+    /// The token of this run's own login (no `vault_token`), revoked once the rotation is over.
     login: Option<Secret>,
+    /// Tokens of verifying logins that could not be revoked at once: tried again at the end.
+    unrevoked: Vec<Secret>,
     new: Option<(String, i64)>,
     /// What the rotation retired itself (without `vault_token` it learns the lineage only then).
     retired: Retired,
@@ -330,13 +334,21 @@ impl AppRole {
         retired
     }
 
-    /// This run's own login token, revoked once the rotation is done.
+    /// Revokes every token this run's logins created and still holds (its own login's, and any
+    /// verifying login's that could not be revoked at once).
     async fn log_out(&self, http: &Http, retired: &mut Retired) {
-        let Some(t) = self.seen().login.take() else { return };
-        if let Err(e) = self.revoke_self(http, &t).await {
-            retired.failed.push(format!(
-                "this run's AppRole login token could not be revoked ({e}); it expires with the role's token TTL"
-            ));
+        let tokens: Vec<Secret> = {
+            let mut seen = self.seen();
+            let login = seen.login.take();
+            login.into_iter().chain(std::mem::take(&mut seen.unrevoked)).collect()
+        };
+        for t in tokens {
+            if let Err(e) = self.revoke_self(http, &t).await {
+                retired.failed.push(format!(
+                    "a token of this run's AppRole login could not be revoked ({e}); it expires with the role's token \
+                     TTL"
+                ));
+            }
         }
     }
 }
@@ -357,6 +369,10 @@ impl Provider for AppRole {
 
     fn current(&self) -> &Secret {
         &self.secret_id
+    }
+
+    fn authenticates_with(&self) -> Vec<&Secret> {
+        self.manager.iter().collect()
     }
 
     fn old_stays_valid(&self) -> bool {
@@ -400,6 +416,7 @@ impl Provider for AppRole {
 
     async fn rotate(&self, http: &Http) -> Result<Rotated, ProviderError> {
         let manager = self.manager(http).await?;
+        let mut unknown_predecessor = None;
         if self.manager.is_none() {
             // Logged in: now the current secret ID can be looked up, and its predecessors retired.
             match self.lookup(http, &manager, &self.secret_id).await {
@@ -419,7 +436,7 @@ impl Provider for AppRole {
                     let mut seen = self.seen();
                     seen.old_maybe_spent = true;
                     // Unknown, it cannot be named as the new one's predecessor: no later run destroys it.
-                    seen.retired.failed.push(format!(
+                    unknown_predecessor = Some(format!(
                         "the previous secret ID (not looked up: {e}) is not recorded as the new one's predecessor, so no \
                          later run destroys it: destroy it by hand once no job uses it (bao write {} secret_id=...)",
                         self.path("secret-id/destroy")
@@ -467,7 +484,10 @@ impl Provider for AppRole {
                 ))
             })?
             .data;
-        self.seen().new = Some((created.secret_id_accessor.clone(), created.secret_id_num_uses.unwrap_or(0)));
+        let mut seen = self.seen();
+        seen.new = Some((created.secret_id_accessor.clone(), created.secret_id_num_uses.unwrap_or(0)));
+        seen.retired.failed.extend(unknown_predecessor);
+        drop(seen);
         let expires_at = created
             .secret_id_ttl
             .filter(|t| *t > 0)
@@ -492,10 +512,9 @@ impl Provider for AppRole {
         }
         match self.login(http, &rotated.credential).await? {
             Ok(token) => {
-                if let Err(e) = self.revoke_self(http, &token).await {
-                    log::warn(&format!(
-                        "the verifying login's token could not be revoked ({e}); it expires with the role's token TTL"
-                    ));
+                if self.revoke_self(http, &token).await.is_err() {
+                    // Tried again, and reported, when the rotation is over.
+                    self.seen().unrevoked.push(token);
                 }
                 Ok(())
             }
@@ -520,24 +539,25 @@ impl Provider for AppRole {
                 Err(e) => retired.failed.push(format!("the old secret ID could not be destroyed: {e}")),
             }
         }
-        self.log_out(http, &mut retired).await;
         retired
     }
 
     async fn discard(&self, http: &Http, _rotated: &Rotated) -> Result<Retired, String> {
-        let mut retired = std::mem::take(&mut self.seen().retired);
         let (accessor, _) = self.seen().new.clone().unwrap_or_default();
         let manager = self.manager(http).await.map_err(|e| e.to_string())?;
-        let result = self.destroy(http, &manager, &accessor).await.map(drop);
-        self.log_out(http, &mut retired).await;
-        result.map_err(|e| {
+        self.destroy(http, &manager, &accessor).await.map_err(|e| {
             format!(
                 "{e}; destroy it by hand: bao write {} secret_id_accessor={accessor}",
                 self.path("secret-id-accessor/destroy")
             )
         })?;
-        retired.revoked.push(accessor);
-        Ok(retired)
+        Ok(Retired { revoked: vec![accessor], failed: Vec::new() })
+    }
+
+    async fn close(&self, http: &Http) -> Retired {
+        let mut retired = std::mem::take(&mut self.seen().retired);
+        self.log_out(http, &mut retired).await;
+        retired
     }
 }
 
@@ -625,6 +645,9 @@ mod tests {
         );
         a.rotate(&http).await.unwrap();
         assert!(!a.old_stays_valid(), "a failed write must be rescued, not rolled back to a dead secret ID");
+        let meta: BTreeMap<String, String> =
+            serde_json::from_str(json_body(&fake.requests()[2])["metadata"].as_str().unwrap()).unwrap();
+        assert!(!meta.contains_key("rotated_from"), "no predecessor to name (Vault refuses an empty value): {meta:?}");
     }
 
     #[tokio::test]
@@ -667,6 +690,7 @@ mod tests {
         let rotated = a.rotate(&http).await.unwrap();
         a.verify(&http, &rotated).await.unwrap();
         a.finish(&http, &rotated).await;
+        assert!(a.close(&http).await.failed.is_empty());
         assert_eq!(
             fake.lines(),
             [

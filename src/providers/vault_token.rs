@@ -93,7 +93,8 @@ fn parse(f: &Fields, services: &Services) -> Result<Box<dyn Provider>, InputErro
     };
     let grace = parse_grace(f, &GRACE)?;
     let (conn, shared) = connection(f, services, &ADDR, &NAMESPACE, &TLS)?;
-    Ok(Box::new(VaultToken { conn, shared, token, role, ttl, grace, seen: Mutex::default() }))
+    let grace_label = f.label(&GRACE);
+    Ok(Box::new(VaultToken { conn, shared, token, role, ttl, grace, grace_label, seen: Mutex::default() }))
 }
 
 /// `grace`: a duration, or `0` for none.
@@ -171,15 +172,22 @@ pub(super) fn predecessors(meta: &BTreeMap<String, String>) -> Vec<Predecessor> 
 }
 
 /// The successor's metadata: `rotated_from` the current accessor, `rotated_at` now, the
-/// predecessors still pending, and every other key of the current metadata kept.
+/// predecessors still pending, and every other key of the current metadata kept. Without an
+/// accessor (an AppRole secret ID its login used up: gone, nothing to revoke) neither of the
+/// first two (Vault refuses an empty metadata value).
 pub(super) fn lineage(
     current: &BTreeMap<String, String>,
     accessor: &str,
     pending: &[Predecessor],
 ) -> BTreeMap<String, String> {
     let mut meta = current.clone();
-    meta.insert(ROTATED_FROM.to_owned(), accessor.to_owned());
-    meta.insert(ROTATED_AT.to_owned(), now_text());
+    if accessor.is_empty() {
+        meta.remove(ROTATED_FROM);
+        meta.remove(ROTATED_AT);
+    } else {
+        meta.insert(ROTATED_FROM.to_owned(), accessor.to_owned());
+        meta.insert(ROTATED_AT.to_owned(), now_text());
+    }
     let pending: Vec<String> =
         pending.iter().take(MAX_PENDING).map(|p| format!("{}@{}", p.accessor, seconds(p.since))).collect();
     if pending.is_empty() {
@@ -257,6 +265,8 @@ pub struct VaultToken {
     role: Option<String>,
     ttl: Option<Duration>,
     grace: Duration,
+    /// How `grace` is named in errors (`rotations[0].provider.grace`).
+    grace_label: String,
     seen: Mutex<Seen>,
 }
 
@@ -378,6 +388,14 @@ impl Provider for VaultToken {
 
     fn writes_to(&self, service: &str) -> bool {
         self.shared && service == Vault::KEY
+    }
+
+    fn authenticates_with(&self) -> Vec<&Secret> {
+        vec![&self.token]
+    }
+
+    fn revoked_in_run(&self) -> Option<(&Secret, &str)> {
+        self.grace.is_zero().then_some((&self.token, self.grace_label.as_str()))
     }
 
     fn old_stays_valid(&self) -> bool {
@@ -602,6 +620,7 @@ mod tests {
             role: role.map(str::to_owned),
             ttl: None,
             grace,
+            grace_label: "input grace".into(),
             seen: Mutex::default(),
         }
     }

@@ -5,8 +5,9 @@
 //! https only, except to loopback. Vault's errors (`{"errors": [...]}`) are shown on one line,
 //! scrubbed of every known secret.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use url::Url;
 
@@ -151,7 +152,12 @@ pub struct Vault {
     pub writer_label: String,
     addr_label: String,
     connection: std::sync::OnceLock<Arc<Connection>>,
+    /// One lock per KV secret written in the run (see [`Vault::kv_lock`]).
+    kv_locks: Mutex<HashMap<String, KvLock>>,
 }
+
+/// Held while a KV secret is read and written with check-and-set.
+pub type KvLock = Arc<tokio::sync::Mutex<()>>;
 
 impl Service for Vault {
     const KEY: &'static str = "vault";
@@ -195,7 +201,16 @@ impl Service for Vault {
             }
         }
         let tls = tls.resolve(env_defaults(env))?;
-        Ok(Vault { addr, namespace, tls, writer, writer_label, addr_label, connection: Default::default() })
+        Ok(Vault {
+            addr,
+            namespace,
+            tls,
+            writer,
+            writer_label,
+            addr_label,
+            connection: Default::default(),
+            kv_locks: Mutex::default(),
+        })
     }
 }
 
@@ -224,6 +239,14 @@ impl Vault {
                 Arc::new(Connection { addr: addr.clone(), namespace: self.namespace.clone(), tls: self.tls.clone() })
             })
             .clone())
+    }
+
+    /// The lock of the KV secret `<mount>/<path>` at `conn` (its address and namespace), one for
+    /// every target of the run that writes a field of it: they take turns at the read and
+    /// check-and-set write instead of racing each other's version.
+    pub fn kv_lock(&self, conn: &Connection, mount: &str, path: &str) -> KvLock {
+        let key = format!("{}\n{}\n{mount}\n{path}", conn.addr, conn.namespace.as_deref().unwrap_or(""));
+        self.kv_locks.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone()
     }
 
     /// A connection with some of its settings replaced (a provider's own address, namespace or TLS).
@@ -327,6 +350,20 @@ mod tests {
         assert!(parse_addr("a", "http://vault.example.com:8200").is_err());
         assert_eq!(parse_namespace("n", "/team/ci/").unwrap().as_deref(), Some("team/ci"));
         assert!(parse_namespace("n", "team ci").is_err());
+    }
+
+    #[test]
+    fn targets_of_one_kv_secret_share_one_lock() {
+        let env = Env::from_pairs([("VAULT_ADDR", "https://vault.example.com")]);
+        let inputs = crate::inputs::Inputs::default();
+        let v = Vault::parse(None, &Fields::inputs(&inputs, &env)).unwrap();
+        let c = v.connection().unwrap();
+        let other_ns = v.with(None, Some(Some("team".into())), None).unwrap();
+        let a = v.kv_lock(&c, "secret", "ci/app");
+        assert!(Arc::ptr_eq(&a, &v.kv_lock(&c, "secret", "ci/app")), "one secret, one lock");
+        assert!(!Arc::ptr_eq(&a, &v.kv_lock(&c, "secret", "ci/api")));
+        assert!(!Arc::ptr_eq(&a, &v.kv_lock(&c, "kv", "ci/app")));
+        assert!(!Arc::ptr_eq(&a, &v.kv_lock(&other_ns, "secret", "ci/app")), "another namespace, another secret");
     }
 
     #[test]

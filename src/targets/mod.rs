@@ -170,6 +170,12 @@ pub trait Target: Send + Sync {
     fn identity(&self) -> String {
         format!("{} {}", self.kind(), self.describe())
     }
+    /// The secrets this target authenticates with that the plan fixes (a writer token; not the
+    /// rotation's own credential, which its provider names), so the plan can refuse a run in
+    /// which another rotation revokes one of them.
+    fn authenticates_with(&self) -> Vec<&Secret> {
+        Vec::new()
+    }
     /// Why `value` cannot be stored here, checked before anything is rotated.
     fn check_value(&self, value: &Secret) -> Result<(), ValueProblem>;
     /// When the target keeps no update time, why `min_age` cannot use it.

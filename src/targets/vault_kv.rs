@@ -4,6 +4,8 @@
 //! concurrent writer is never overwritten: a conflict re-reads and tries again (bounded). A
 //! missing secret is created with `cas: 0`. The preflight proves write access with
 //! `sys/capabilities-self` and writes only when the field does not hold the current value yet.
+//! Targets of one run that write fields of one secret take turns (a lock per secret), so they
+//! never conflict with each other; only other writers can.
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use crate::http::{Http, Method, Response};
 use crate::inputs::{Field, Fields, Owner};
 use crate::log;
 use crate::secret::Secret;
-use crate::services::vault::{self, Connection, Vault};
+use crate::services::vault::{self, Connection, KvLock, Vault};
 use crate::services::Service;
 
 const OWNER: Owner = Owner::Target("vault-kv");
@@ -69,7 +71,8 @@ fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
             ),
         ));
     }
-    let target = VaultKv { conn, writer, mount, path, field };
+    let turn = service.kv_lock(&conn, &mount, &path);
+    let target = VaultKv { conn, writer, mount, path, field, turn };
     check_current(f, &FIELD, &target, ctx)?;
     Ok(vec![Planned { value: ctx.value, target: Arc::new(target) }])
 }
@@ -96,6 +99,8 @@ pub struct VaultKv {
     mount: String,
     path: String,
     field: String,
+    /// Shared by every target of the run that writes this secret.
+    turn: KvLock,
 }
 
 /// A JSON value whose strings are zeroized when dropped (a secret's other fields are secrets too).
@@ -213,6 +218,8 @@ impl VaultKv {
     async fn upsert(&self, http: &Http, value: &Secret, token: &Secret) -> Written {
         let (mut attempts, mut unanswered) = (0, false);
         for round in 1..=MAX_CAS_TRIES {
+            // From the read to the write, no other target of this run writes this secret.
+            let turn = self.turn.lock().await;
             let current = match self.read(http, token).await {
                 Ok(c) => c,
                 Err(e) => return Written { attempts, result: Err(e), unanswered },
@@ -238,13 +245,14 @@ impl VaultKv {
                 return Written { attempts, result: Ok(()), unanswered: false };
             }
             if r.status.as_u16() == 400 && vault::message(&r).contains("check-and-set") {
+                drop(turn);
                 log::warn(&format!(
                     "{}: another writer changed the secret since it was read (check-and-set, try {round} of \
                      {MAX_CAS_TRIES}): reading it again",
                     self.describe()
                 ));
-                // Writers that met at once (rotations of one run writing fields of one secret)
-                // would meet again: a jittered pause lets one of them through first.
+                // Another process's writer that met this one may meet it again: a jittered pause
+                // lets one of them through first.
                 if round < MAX_CAS_TRIES && !http.shutdown().sleep(crate::http::backoff(round)).await {
                     return Written {
                         attempts,
@@ -309,6 +317,10 @@ impl Target for VaultKv {
         self.path.rsplit('/').next().unwrap_or(&self.path).to_owned()
     }
 
+    fn authenticates_with(&self) -> Vec<&Secret> {
+        self.writer.iter().collect()
+    }
+
     fn check_value(&self, _value: &Secret) -> Result<(), ValueProblem> {
         Ok(())
     }
@@ -365,6 +377,7 @@ mod tests {
             mount: "secret".into(),
             path: "ci/app".into(),
             field: "token".into(),
+            turn: KvLock::default(),
         }
     }
 
