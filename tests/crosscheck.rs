@@ -21,17 +21,20 @@ fn gh_and_secret_rotator_write_the_same_way() {
     let host = gh.url.trim_start_matches("https://").to_owned();
     let home = tempfile::tempdir().unwrap();
 
-    let out = Command::new("gh")
-        .args(["secret", "set", "FROM_GH", "--body", "value-set-by-gh", "--repo", REPO])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", home.path())
-        .env("GH_HOST", &host)
-        .env("GH_ENTERPRISE_TOKEN", GH_TOKEN)
-        .env("SSL_CERT_FILE", &cert)
-        .env("GH_NO_UPDATE_NOTIFIER", "1")
-        .output()
-        .expect("gh (run scripts/test-deps.sh)");
+    let gh_cli = |args: &[&str]| {
+        Command::new("gh")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", home.path())
+            .env("GH_HOST", &host)
+            .env("GH_ENTERPRISE_TOKEN", GH_TOKEN)
+            .env("SSL_CERT_FILE", &cert)
+            .env("GH_NO_UPDATE_NOTIFIER", "1")
+            .output()
+            .expect("gh (run scripts/test-deps.sh)")
+    };
+    let out = gh_cli(&["secret", "set", "FROM_GH", "--body", "value-set-by-gh", "--repo", REPO]);
     assert!(out.status.success(), "gh: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         gh.repo_secret(REPO, "FROM_GH").as_deref(),
@@ -77,17 +80,7 @@ fn gh_and_secret_rotator_write_the_same_way() {
 
     // gh reads the stand-in's list of a repository's secrets (what secret-rotator reads where a
     // run has several secrets in one scope): every secret, by name, with its update date.
-    let out = Command::new("gh")
-        .args(["secret", "list", "--repo", REPO])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", home.path())
-        .env("GH_HOST", &host)
-        .env("GH_ENTERPRISE_TOKEN", GH_TOKEN)
-        .env("SSL_CERT_FILE", &cert)
-        .env("GH_NO_UPDATE_NOTIFIER", "1")
-        .output()
-        .unwrap();
+    let out = gh_cli(&["secret", "list", "--repo", REPO]);
     assert!(out.status.success(), "gh secret list: {}", String::from_utf8_lossy(&out.stderr));
     let listed = String::from_utf8_lossy(&out.stdout);
     let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
