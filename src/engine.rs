@@ -437,13 +437,15 @@ async fn write(r: &Rotation, rotated: &Rotated, ctx: &Context<'_>, rep: &mut Rot
                     failures.unanswered.push(i);
                 }
             }
-            // A panicked write: it may or may not have landed; count it as failed.
+            // A panicked write: it may or may not have landed; failed, and maybe landed below.
             Err(e) => log::error(&format!("internal error in a write: {e}")),
         }
     }
     for (i, done) in settled.into_iter().enumerate() {
         if !done && rep.targets[i].status == TargetStatus::Skipped && needs_write(r.targets[i].value, rotated) {
             fail(i, 0, format!("{}: internal error", r.targets[i].target.describe()), rep);
+            // It may have sent the value before it panicked: a rollback must not assume it did not.
+            failures.unanswered.push(i);
         }
     }
     failures
@@ -758,6 +760,8 @@ mod tests {
         updated_at: Option<jiff::Timestamp>,
         /// Its failed writes get no answer (a timeout after the request was sent).
         unanswered: bool,
+        /// Panics writing this value (a bug in the target).
+        panic_value: Option<&'static str>,
     }
 
     fn target(log: &Log, name: &'static str) -> FakeTarget {
@@ -770,6 +774,7 @@ mod tests {
             missing: false,
             updated_at: None,
             unanswered: false,
+            panic_value: None,
         }
     }
 
@@ -802,6 +807,7 @@ mod tests {
         }
         async fn write(&self, _http: &Http, value: &Secret, live: &Secret) -> Written {
             self.log.lock().unwrap().push(format!("write {} {} as {}", self.name, value.expose(), live.expose()));
+            assert!(self.panic_value != Some(value.expose()), "a bug in fake {}", self.name);
             let fails = self.fail_write || self.fail_value == Some(value.expose());
             let result = if fails { Err(TargetError(format!("fake {}: 500", self.name))) } else { Ok(()) };
             Written { attempts: 1, result, unanswered: fails && self.unanswered }
@@ -1082,6 +1088,28 @@ mod tests {
         let (rep, _) = run_one(&r, false, dir.path()).await;
         assert_eq!(rep.status, RotationStatus::Failed, "{:?}", rep.error);
         assert!(calls(&log).contains(&"discard r2-new-credential".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panicked_may_have_landed() {
+        // b's write of the new value panicked (it may have sent it) and its re-write fails: b may
+        // hold the new credential, so it is not revoked: rescued, exit 3.
+        let log = Log::default();
+        let id = age::x25519::Identity::generate();
+        let b =
+            FakeTarget { panic_value: Some("r2-new-credential"), fail_value: Some("r1-current"), ..target(&log, "b") };
+        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "a")), (ValueKind::Credential, b)]);
+        r.provider = Box::new(provider(&log, true));
+        r.rescue = Some(id.to_public());
+        let dir = tempfile::tempdir().unwrap();
+        let (rep, _) = run_one(&r, false, dir.path()).await;
+        assert_eq!(rep.status, RotationStatus::Critical, "{:?}", rep.error);
+        assert!(
+            !calls(&log).iter().any(|c| c.starts_with("discard")),
+            "the new credential stays valid: {:?}",
+            calls(&log)
+        );
+        assert!(rep.rescue_file.is_some());
     }
 
     #[tokio::test]
