@@ -85,6 +85,33 @@ fn every_github_request_matches_the_openapi_description() {
         assert_eq!(run.report()["rotations"][0]["status"], "rotated", "{name}");
     }
 
+    // Two secrets of one repository in each of two stores: their update times come from one list
+    // of the scope's secrets.
+    let dir = tempfile::tempdir().unwrap();
+    let targets: String = ["actions", "dependabot"]
+        .iter()
+        .flat_map(|store| {
+            ["LISTED_A", "LISTED_B"]
+                .map(|name| format!("      - github: {{ repository: acme/app, secret: {name}, store: {store} }}\n"))
+        })
+        .collect();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "github: {{ token: {{ env: GH }}, api_url: '{}' }}\nrotations:\n  - name: listed\n    provider: {{ type: oauth2, \
+             token_url: '{}', client_id: {BASIC_ID}, client_secret: {{ env: CS }}, refresh_token: {{ env: RT }} }}\n    \
+             targets:\n{targets}",
+            prism.url,
+            oauth.token_url()
+        ),
+    );
+    let run = Bin::actions(&["rotate", "--config", &config])
+        .env("GH", GH_TOKEN)
+        .env("CS", BASIC_SECRET)
+        .env("RT", oauth.mint(BASIC_ID))
+        .run();
+    assert_eq!(run.code, 0, "listed: stderr: {}\nprism: {}", run.stderr, prism.log());
+
     // GitHub App: installation lookup and installation token.
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("app.pem");
@@ -112,8 +139,6 @@ fn every_github_request_matches_the_openapi_description() {
         assert!(log.contains(&format!("put /orgs/acme/{store}/secrets/OAUTH_REFRESH_TOKEN")), "{log}");
         assert!(log.contains(&format!("get /orgs/acme/{store}/secrets/public-key")), "{log}");
     }
-    // Two secrets of one repository (the access token's variants): their update times come from
-    // one list of the repository's secrets.
     assert!(log.contains("get /repos/acme/app/actions/secrets "), "{log}");
     assert!(log.contains("get /repos/acme/app/dependabot/secrets "), "{log}");
     assert!(log.contains("post /app/installations/"), "{log}");

@@ -90,10 +90,19 @@ fn a_listed_secret_newer_than_the_job_stops_the_run_too() {
     let r1 = oauth.mint(BASIC_ID);
     let b_started = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
     gh.setup(json!({ "runs": { "4711": { "run_started_at": b_started.to_string() } } }));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "github: {{ token: {{ env: GH }}, api_url: '{}' }}\nrotations:\n  - name: two\n    provider: {{ type: oauth2, \
+             token_url: '{}/token', client_id: {BASIC_ID}, client_secret: {{ env: CS }}, refresh_token: {{ env: RT }} }}\n    \
+             targets:\n      - github: {{ repository: {REPO}, secret: {SECRET} }}\n      - github: {{ repository: {REPO}, \
+             secret: SECOND_COPY }}\n",
+            gh.url, oauth.url
+        ),
+    );
     let two = |token: &str| {
-        Bin::actions(&["rotate"])
-            .envs(oauth_inputs(&oauth.url, &gh, token))
-            .env("INPUT_ACCESS_TOKEN_SECRET_NAME", "OAUTH_ACCESS_TOKEN")
+        Bin::actions(&["rotate", "--config", &config]).env("GH", GH_TOKEN).env("CS", BASIC_SECRET).env("RT", token)
     };
 
     let a = two(&r1).run();

@@ -6,9 +6,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 use url::Url;
 
 use super::pacing::{self, Class, Pacer};
@@ -164,6 +166,9 @@ impl GithubScope {
 
 type Cell<T> = Arc<OnceCell<T>>;
 
+/// A scope's latest list (being) read, and when it was asked for.
+type LatestList = (Instant, Cell<Listing>);
+
 fn cell<K: std::hash::Hash + Eq + Clone, T>(map: &Mutex<HashMap<K, Cell<T>>>, key: &K) -> Cell<T> {
     map.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone()
 }
@@ -177,7 +182,8 @@ pub struct Github {
     keys: Mutex<HashMap<(GithubScope, Store), Cell<PublicKey>>>,
     /// Per scope and store: how many targets of the run read their secret's metadata.
     readers: Mutex<HashMap<(GithubScope, Store), usize>>,
-    listings: Mutex<HashMap<(GithubScope, Store), Cell<Listing>>>,
+    /// The latest list of each scope's secrets, with when it was asked for.
+    listings: Mutex<HashMap<(GithubScope, Store), LatestList>>,
     tokens: Mutex<HashMap<String, Cell<Secret>>>,
     repo_ids: Mutex<HashMap<String, Cell<u64>>>,
     /// Paces every request (`github.max_concurrency`, `github.points_per_minute`), retries included.
@@ -346,6 +352,10 @@ struct Listing {
 
 /// GitHub's largest page.
 pub const PER_PAGE: usize = 100;
+/// How long a list of a scope's secrets answers for them: the reads of one stage of a run come
+/// together, while a later read (a rotation that starts after others) must see what GitHub holds
+/// then, as its own GET would.
+const LISTING_ANSWERS_FOR: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 struct KeyResponse {
@@ -486,7 +496,11 @@ impl Github {
             }
         };
         let url = self.url(&["app", "installations", &id.to_string(), "access_tokens"]);
-        let at = self.send(http, "GitHub App installation token", &self.request(Method::POST, url, &jwt)).await;
+        // A POST, but what every request about the owner's secrets waits for: it goes as a read.
+        let req = self.request(Method::POST, url, &jwt);
+        let at = http
+            .send_paced("GitHub App installation token", &req, &Paced { pacer: &self.pacer, class: Class::Read })
+            .await;
         let r = at.result.map_err(|e| TargetError(format!("GitHub App installation token: {e}")))?;
         expect(&r, 201, &format!("GitHub App installation {id} token"), &scope.describe())?;
         let token = Secret::new(parse::<TokenResponse>(&r, "installation token")?.token);
@@ -546,10 +560,17 @@ impl Github {
         *self.readers.lock().unwrap_or_else(|e| e.into_inner()).entry((scope.clone(), store)).or_default() += 1;
     }
 
+    /// How many targets of the run read their secret's metadata in `scope`'s `store`.
+    pub fn readers(&self, scope: &GithubScope, store: Store) -> usize {
+        let readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        readers.get(&(scope.clone(), store)).copied().unwrap_or(0)
+    }
+
     /// What the list of `scope`'s `store` secrets says of `name` (upper case): `Some(None)` when
     /// it does not exist, `None` when the list does not tell (read the secret itself). The list
-    /// is read once per run, and only where two or more targets read from the scope: a page
-    /// costs what one secret's read costs.
+    /// is read only where two or more targets read from the scope (a page costs what one
+    /// secret's read costs), and answers for [`LISTING_ANSWERS_FOR`]; a read after that lists
+    /// again.
     pub async fn listed(
         &self,
         http: &Http,
@@ -558,12 +579,21 @@ impl Github {
         name: &str,
         token: &Secret,
     ) -> Result<Option<Option<SecretMeta>>, TargetError> {
-        let key = (scope.clone(), store);
-        let readers = self.readers.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied().unwrap_or(0);
+        let readers = self.readers(scope, store);
         if readers < 2 {
             return Ok(None);
         }
-        let listing = cell(&self.listings, &key);
+        let listing = {
+            let mut lists = self.listings.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let (at, listing) = lists.entry((scope.clone(), store)).or_insert_with(|| (now, Cell::default()));
+            if now.duration_since(*at) > LISTING_ANSWERS_FOR {
+                // Too old to judge a secret by (another run may have rotated it since): list again.
+                *at = now;
+                *listing = Cell::default();
+            }
+            listing.clone()
+        };
         let listing = listing.get_or_try_init(|| self.list(http, scope, store, token, readers)).await?;
         Ok(match listing.secrets.get(name) {
             Some(meta) => Some(Some(meta.clone())),

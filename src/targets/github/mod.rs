@@ -120,6 +120,7 @@ fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
     let store = store(f, &scope)?;
     let github = ctx.services.get::<Github>()?;
     let secret = GithubSecret::new(github.clone(), scope.clone(), store, name.to_ascii_uppercase(), visibility.clone());
+    secret.count_reader(ctx.value);
     check_current(f, &SECRET_NAME, &secret, ctx)?;
     let mut planned = vec![Planned { value: ctx.value, target: Arc::new(secret) as Arc<dyn Target> }];
     if let Some(access) = f.str(&ACCESS_TOKEN_SECRET_NAME)? {
@@ -131,6 +132,7 @@ fn parse(f: &Fields, ctx: &TargetContext) -> Result<Vec<Planned>, InputError> {
         }
         check_secret_name(&f.label(&ACCESS_TOKEN_SECRET_NAME), &access)?;
         let access = GithubSecret::new(github, scope, store, access.to_ascii_uppercase(), visibility);
+        access.count_reader(ValueKind::AccessToken);
         planned.push(Planned { value: ValueKind::AccessToken, target: Arc::new(access) });
     }
     Ok(planned)
@@ -307,7 +309,6 @@ impl GithubSecret {
         name: String,
         visibility: Option<Visibility>,
     ) -> Self {
-        github.will_read(&scope, store);
         GithubSecret {
             github,
             scope,
@@ -323,6 +324,15 @@ impl GithubSecret {
         let mut segs = self.scope.secrets_path(self.store);
         segs.push(&self.name);
         self.github.url(&segs)
+    }
+
+    /// Counts this target with its scope's readers of secret metadata when it will read its own:
+    /// a target of the rotated credential (its update time), or an organization secret that keeps
+    /// its access. A target of a value not known yet (an access token) reads nothing else.
+    fn count_reader(&self, value: ValueKind) {
+        if value == ValueKind::Credential || self.keeps_access() {
+            self.github.will_read(&self.scope, self.store);
+        }
     }
 
     /// True for an organization secret whose visibility comes from the secret itself.
@@ -819,6 +829,9 @@ mod tests {
         all.extend(
             names.iter().map(|n| GithubSecret::new(github.clone(), scope.clone(), Store::Actions, (*n).into(), None)),
         );
+        for t in &all {
+            t.count_reader(ValueKind::Credential);
+        }
         all
     }
 
@@ -843,13 +856,43 @@ mod tests {
         fake.reply(200, &listed(&["MY_TOKEN", "OTHER", "UNRELATED"], 3));
         let http = fake.http();
         let current = Secret::new("r1-current-0123");
-        assert!(all[0].updated_at(&http, &current).await.unwrap().is_some());
-        assert!(all[1].updated_at(&http, &current).await.unwrap().is_some());
+        let listed_at = Some("2026-11-01T00:00:00Z".parse().unwrap());
+        assert_eq!(all[0].updated_at(&http, &current).await.unwrap(), listed_at);
+        assert_eq!(all[1].updated_at(&http, &current).await.unwrap(), listed_at);
         assert_eq!(all[2].updated_at(&http, &current).await.unwrap(), None, "not listed: it does not exist");
         assert_eq!(
             fake.lines(),
             ["GET https://ghe.example.com/api/v3/repos/acme/app/actions/secrets?per_page=100&page=1"]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_list_answers_for_a_few_seconds_then_a_read_lists_again() {
+        let all = siblings(GithubScope::Repo { repository: "acme/app".into() }, &["OTHER", "LATER"]);
+        let fake = Fake::new();
+        fake.reply(200, &listed(&["MY_TOKEN", "OTHER"], 2));
+        // Another run created LATER after the first list.
+        fake.reply(200, &listed(&["LATER", "MY_TOKEN", "OTHER"], 3));
+        let http = fake.http();
+        let current = Secret::new("r1-current-0123");
+        assert!(all[0].updated_at(&http, &current).await.unwrap().is_some());
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        assert!(all[1].updated_at(&http, &current).await.unwrap().is_some());
+        assert_eq!(fake.lines().len(), 1, "one list for the reads that come together");
+        tokio::time::advance(std::time::Duration::from_secs(10)).await;
+        let seen = all[2].updated_at(&http, &current).await.unwrap();
+        assert_eq!(seen, Some("2026-11-01T00:00:00Z".parse().unwrap()), "what GitHub holds now, not the old list");
+        assert_eq!(fake.lines().len(), 2, "{:?}", fake.lines());
+    }
+
+    #[test]
+    fn only_targets_that_read_their_secret_count_towards_a_list() {
+        let t = secret(GithubScope::Repo { repository: "acme/app".into() }, None);
+        let access = GithubSecret::new(t.github.clone(), t.scope.clone(), Store::Actions, "ACCESS".into(), None);
+        t.count_reader(ValueKind::Credential);
+        access.count_reader(ValueKind::AccessToken);
+        let readers = t.github.readers(&t.scope, Store::Actions);
+        assert_eq!(readers, 1, "an access token's target reads nothing: its own GET suffices");
     }
 
     #[tokio::test]
