@@ -1063,53 +1063,51 @@ mod tests {
         assert_eq!(age::decrypt(&id, &std::fs::read(dir.path().join(file)).unwrap()).unwrap(), b"r2-new-credential");
     }
 
-    #[tokio::test]
-    async fn a_write_that_got_no_answer_and_cannot_be_rewritten_keeps_the_new_credential_valid() {
-        // b's write of the new value timed out (it may have landed) and its re-write fails too:
-        // b may hold the new credential, so it is not revoked: rescued, exit 3.
-        let log = Log::default();
+    /// Target a is written, b's write fails as `b` says and its re-write fails too: when b may
+    /// hold the new credential it is not revoked, and it is rescued (exit 3).
+    async fn run_with_b_failing(log: &Log, b: FakeTarget) -> RotationReport {
         let id = age::x25519::Identity::generate();
-        let b = FakeTarget { fail_write: true, unanswered: true, ..target(&log, "b") };
-        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "a")), (ValueKind::Credential, b)]);
-        r.provider = Box::new(provider(&log, true));
+        let mut r = rotation(log, vec![(ValueKind::Credential, target(log, "a")), (ValueKind::Credential, b)]);
+        r.provider = Box::new(provider(log, true));
         r.rescue = Some(id.to_public());
         let dir = tempfile::tempdir().unwrap();
-        let (rep, _) = run_one(&r, false, dir.path()).await;
+        run_one(&r, false, dir.path()).await.0
+    }
+
+    fn assert_kept_and_rescued(log: &Log, rep: &RotationReport) {
         assert_eq!(rep.status, RotationStatus::Critical, "{:?}", rep.error);
-        assert!(!calls(&log).iter().any(|c| c.starts_with("discard")), "the new credential stays valid");
+        assert!(
+            !calls(log).iter().any(|c| c.starts_with("discard")),
+            "the new credential stays valid: {:?}",
+            calls(log)
+        );
         assert!(rep.rescue_file.is_some());
         assert_eq!(rep.targets[1].note.as_deref(), Some("rollback failed: may hold the new value"));
+    }
+
+    #[tokio::test]
+    async fn a_write_that_got_no_answer_and_cannot_be_rewritten_keeps_the_new_credential_valid() {
+        // b's write of the new value timed out (it may have landed) and its re-write fails too.
+        let log = Log::default();
+        let rep =
+            run_with_b_failing(&log, FakeTarget { fail_write: true, unanswered: true, ..target(&log, "b") }).await;
+        assert_kept_and_rescued(&log, &rep);
 
         // The same refused with an answer: it holds the old value, and the rollback succeeds.
         let log = Log::default();
-        let b = FakeTarget { fail_write: true, ..target(&log, "b") };
-        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "a")), (ValueKind::Credential, b)]);
-        r.provider = Box::new(provider(&log, true));
-        let (rep, _) = run_one(&r, false, dir.path()).await;
+        let rep = run_with_b_failing(&log, FakeTarget { fail_write: true, ..target(&log, "b") }).await;
         assert_eq!(rep.status, RotationStatus::Failed, "{:?}", rep.error);
         assert!(calls(&log).contains(&"discard r2-new-credential".to_owned()));
     }
 
     #[tokio::test]
     async fn a_write_that_panicked_may_have_landed() {
-        // b's write of the new value panicked (it may have sent it) and its re-write fails: b may
-        // hold the new credential, so it is not revoked: rescued, exit 3.
+        // b's write of the new value panicked (it may have sent it) and its re-write fails.
         let log = Log::default();
-        let id = age::x25519::Identity::generate();
         let b =
             FakeTarget { panic_value: Some("r2-new-credential"), fail_value: Some("r1-current"), ..target(&log, "b") };
-        let mut r = rotation(&log, vec![(ValueKind::Credential, target(&log, "a")), (ValueKind::Credential, b)]);
-        r.provider = Box::new(provider(&log, true));
-        r.rescue = Some(id.to_public());
-        let dir = tempfile::tempdir().unwrap();
-        let (rep, _) = run_one(&r, false, dir.path()).await;
-        assert_eq!(rep.status, RotationStatus::Critical, "{:?}", rep.error);
-        assert!(
-            !calls(&log).iter().any(|c| c.starts_with("discard")),
-            "the new credential stays valid: {:?}",
-            calls(&log)
-        );
-        assert!(rep.rescue_file.is_some());
+        let rep = run_with_b_failing(&log, b).await;
+        assert_kept_and_rescued(&log, &rep);
     }
 
     #[tokio::test]

@@ -20,6 +20,12 @@ fn puts_from(gh: &GitHub, since: f64) -> usize {
     gh.requests().iter().filter(|r| r["method"] == "PUT" && r["time"].as_f64().unwrap() > since).count()
 }
 
+/// Workflow run 4711 (run B) started a minute ago: its jobs received their secrets then.
+fn run_b_started_a_minute_ago(gh: &GitHub) {
+    let b_started = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
+    gh.setup(json!({ "runs": { "4711": { "run_started_at": b_started.to_string() } } }));
+}
+
 /// The job of run B received R1 before run A stored R2 (its workflow run started earlier):
 /// B stops in its preflight, writes nothing and never presents R1.
 #[test]
@@ -27,8 +33,7 @@ fn a_run_whose_secrets_predate_the_stored_value_stops_before_overwriting_it() {
     let oauth = OAuth::start();
     let gh = GitHub::start();
     let r1 = oauth.mint(BASIC_ID);
-    let b_started = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
-    gh.setup(json!({ "runs": { "4711": { "run_started_at": b_started.to_string() } } }));
+    run_b_started_a_minute_ago(&gh);
 
     let a = Bin::actions(&["rotate"]).envs(oauth_inputs(&oauth.url, &gh, &r1)).run();
     assert_eq!(a.code, 0, "run A: {}", a.stderr);
@@ -88,8 +93,7 @@ fn a_listed_secret_newer_than_the_job_stops_the_run_too() {
     let oauth = OAuth::start();
     let gh = GitHub::start();
     let r1 = oauth.mint(BASIC_ID);
-    let b_started = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
-    gh.setup(json!({ "runs": { "4711": { "run_started_at": b_started.to_string() } } }));
+    run_b_started_a_minute_ago(&gh);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),

@@ -78,12 +78,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 if self.entry is not None and self.entry.get("status") is None:
                     self.entry["status"] = f"lost {status}"
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
-            return
+            return self.hang_up()
         data = raw.encode() if raw is not None else (b"" if body is None else json.dumps(body).encode())
         self.replied = True
         self.send_response(status)
@@ -98,6 +93,14 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             if self.entry is not None and self.entry.get("status") is None:
                 self.entry["status"] = status
+
+    def hang_up(self):
+        """Closes the connection without (the rest of) an answer."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
 
     def body_json(self):
         if not self.raw_body:
@@ -206,12 +209,7 @@ class Handler(BaseHTTPRequestHandler):
             if fault.get("drop"):
                 with S.lock:
                     self.entry["status"] = "drop"
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(2)
-                except OSError:
-                    pass
-                return
+                return self.hang_up()
             if fault.get("status"):
                 return self.reply(fault["status"], fault.get("body", {"message": "injected fault"}), fault.get("headers"), fault.get("raw"))
             if fault.get("lose_answer"):
